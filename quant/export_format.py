@@ -1,0 +1,69 @@
+"""Reading and validating the export file (see docs/integer-model.md)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from sparknet_hw.errors import UserError
+
+FORMAT = "sparknet-hw-export"
+VERSION = 1
+EXPORT_FILENAME = "sparknet_export.json"
+
+
+class ExportError(UserError):
+    pass
+
+
+_BLOCK_FIELDS = {"dw": ("weight", "shift", "lo", "hi", "acc_bits"),
+                 "pw": ("weight", "bias", "shift", "lo", "hi", "acc_bits"),
+                 "res": ("weight", "bias", "shift", "lo", "hi", "acc_bits"),
+                 "add": ("shift", "lo", "hi")}
+
+
+def _require(obj: dict, keys, where: str, path) -> None:
+    for key in keys:
+        if key not in obj:
+            raise ExportError(f"{path}: export file has no '{where}{key}'; re-export it with "
+                              f"'python -m sparknet_hw export'")
+
+
+def validate(model: dict, path="export") -> dict:
+    if not isinstance(model, dict) or model.get("format") != FORMAT:
+        raise ExportError(f"{path}: not a sparknet-hw export file (format != {FORMAT!r})")
+    if model.get("version") != VERSION:
+        raise ExportError(f"{path}: export format version {model.get('version')} is not supported "
+                          f"(this sparknet-hw reads version {VERSION}); re-export the checkpoint")
+    _require(model, ("C", "features", "frames", "labels", "weight_bits", "act_bits", "input",
+                     "blocks", "head", "classifier"), "", path)
+    if len(model["blocks"]) != 4:
+        raise ExportError(f"{path}: expected 4 blocks, found {len(model['blocks'])}")
+    for i, block in enumerate(model["blocks"]):
+        _require(block, ("kernel", "c_in", "c_out", "dw", "pw"), f"blocks[{i}].", path)
+        for part, fields in _BLOCK_FIELDS.items():
+            if block.get(part) is not None:
+                _require(block[part], fields, f"blocks[{i}].{part}.", path)
+    _require(model["head"], ("weight", "bias", "acc_bits"), "head.", path)
+    _require(model["classifier"], ("weight", "bias", "acc_bits"), "classifier.", path)
+    return model
+
+
+def load_export(path) -> dict:
+    """Load an export file (or a folder holding one) and check it is complete."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / EXPORT_FILENAME
+    if not path.is_file():
+        raise ExportError(f"{path}: no such export file; make one with "
+                          f"'python -m sparknet_hw export --checkpoint CKPT --out DIR'")
+    try:
+        model = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ExportError(f"{path}: export file is not valid JSON ({exc}); re-export it") from None
+    return validate(model, path)
+
+
+def int_array(values, dtype=np.int64) -> np.ndarray:
+    return np.asarray(values, dtype=dtype)

@@ -1,0 +1,104 @@
+"""Integer-only golden model of the fixed-point SparkNet (docs/integer-model.md).
+
+No floating point touches the datapath: every tensor is int64 and every rescale is a shift
+with round-half-to-even, which is what Brevitas computes and what the RTL must compute.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from sparknet_hw.errors import UserError
+
+from .export_format import int_array
+
+
+class FeatureError(UserError):
+    pass
+
+
+def requant(x: np.ndarray, shift, lo: int, hi: int) -> np.ndarray:
+    """Shift right by `shift` (round half to even) or left by -shift, then clamp to [lo, hi]."""
+    x = np.asarray(x, dtype=np.int64)
+    shift = np.asarray(shift, dtype=np.int64)
+    if shift.ndim == 1:  # per-channel shift over axis 0
+        shift = shift[:, None]
+    right = np.maximum(shift, 0)
+    left = np.maximum(-shift, 0)
+    q = x >> right                                  # floor(x / 2^right)
+    rem = x - (q << right)                          # 0 <= rem < 2^right
+    half = np.where(right > 0, np.int64(1) << np.maximum(right - 1, 0), 0)
+    round_up = (rem > half) | ((rem == half) & (right > 0) & ((q & 1) == 1))
+    q = q + round_up.astype(np.int64)
+    q = q << left
+    return np.clip(q, lo, hi)
+
+
+def depthwise(a: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    channels, frames = a.shape
+    kernel = weight.shape[1]
+    pad = kernel // 2
+    padded = np.zeros((channels, frames + 2 * pad), dtype=np.int64)
+    padded[:, pad:pad + frames] = a
+    acc = np.zeros((channels, frames), dtype=np.int64)
+    for k in range(kernel):
+        acc += weight[:, k:k + 1] * padded[:, k:k + frames]
+    return acc
+
+
+def pointwise(a: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
+    return weight @ a + bias[:, None]
+
+
+def check_features(model: dict, x) -> np.ndarray:
+    x = np.asarray(x)
+    shape = (model["features"], model["frames"])
+    if x.shape != shape:
+        raise FeatureError(f"features have shape {x.shape}, expected {shape} (features x frames)")
+    if not np.issubdtype(x.dtype, np.integer):
+        raise FeatureError(f"features have dtype {x.dtype}; the golden model takes integer "
+                           f"features (quantize float features first)")
+    lo, hi = model["input"]["lo"], model["input"]["hi"]
+    if x.min() < lo or x.max() > hi:
+        raise FeatureError(f"feature values span [{x.min()}, {x.max()}], outside the input "
+                           f"range [{lo}, {hi}] of this export")
+    return x.astype(np.int64)
+
+
+def run(model: dict, x) -> dict:
+    """Run one clip. Returns every intermediate tensor, the gate map, gate counts and logits."""
+    a = check_features(model, x)
+    out: dict[str, np.ndarray] = {"input": a}
+    for i, block in enumerate(model["blocks"], start=1):
+        dw, pw, res, add = block["dw"], block["pw"], block.get("res"), block.get("add")
+        dw_acc = depthwise(a, int_array(dw["weight"]))
+        d = requant(dw_acc, int_array(dw["shift"]), dw["lo"], dw["hi"])
+        pw_acc = pointwise(d, int_array(pw["weight"]), int_array(pw["bias"]))
+        p = requant(pw_acc, pw["shift"], pw["lo"], pw["hi"])
+        out.update({f"block{i}.dw_acc": dw_acc, f"block{i}.dw": d,
+                    f"block{i}.pw_acc": pw_acc, f"block{i}.pw": p})
+        if res is not None:
+            res_acc = pointwise(a, int_array(res["weight"]), int_array(res["bias"]))
+            r = requant(res_acc, res["shift"], res["lo"], res["hi"])
+            y = requant(p + r, add["shift"], add["lo"], add["hi"])
+            out.update({f"block{i}.res_acc": res_acc, f"block{i}.res": r})
+        else:
+            y = p
+        out[f"block{i}.out"] = y
+        a = y
+    head = model["head"]
+    head_acc = pointwise(a, int_array(head["weight"]), int_array(head["bias"]))
+    gate = head_acc > 0
+    counts = gate.sum(axis=1).astype(np.int64)
+    cls = model["classifier"]
+    logits = int_array(cls["weight"]) @ counts + int_array(cls["bias"])
+    out.update({"head_acc": head_acc, "gate": gate, "gate_counts": counts,
+                "logits": logits, "class": int(np.argmax(logits))})
+    return out
+
+
+def run_batch(model: dict, xs) -> dict:
+    """Logits [N, 12], classes [N] and gate counts [N, 32] for a batch of clips."""
+    results = [run(model, x) for x in xs]
+    return {"logits": np.stack([r["logits"] for r in results]),
+            "classes": np.array([r["class"] for r in results]),
+            "gate_counts": np.stack([r["gate_counts"] for r in results])}

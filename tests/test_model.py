@@ -1,0 +1,59 @@
+"""Parameter and MAC counts of the real model against the authors' released figures."""
+import json
+
+import pytest
+import torch
+
+from sparknet_hw.cli import main
+from sparknet_hw.complexity import model_info
+from sparknet_hw.model import SparkNet, N_FEATURES, N_FRAMES, N_CLASSES
+
+
+def authors_params(C):
+    return 6 * C * C + 141 * C + 844
+
+
+def authors_macs(C):
+    return 101 * (6 * C * C + 155 * C + 480) + 384
+
+
+@pytest.mark.parametrize("C", [4, 8, 16, 32])
+def test_counts_match_released_checkpoints(C):
+    info = model_info(SparkNet(C))
+    assert info["params"] == authors_params(C)
+    assert info["macs"] == authors_macs(C)
+    # the per-layer rows add up, and every parameter belongs to a listed layer
+    assert sum(layer["macs"] for layer in info["layers"]) == info["macs"]
+    assert sum(layer["params"] for layer in info["layers"]) == info["params"]
+
+
+def test_paper_table_rows():
+    # seed README: C=32 -> 11,500 params, C=16 -> 4,636 params
+    assert model_info(SparkNet(32))["params"] == 11500
+    assert model_info(SparkNet(16))["params"] == 4636
+
+
+@pytest.mark.parametrize("C", [4, 32])
+def test_forward_shapes_and_hard_gate(C):
+    model = SparkNet(C).eval()
+    x = torch.randn(3, N_FEATURES, N_FRAMES)
+    logits, mu = model(x)
+    assert logits.shape == (3, N_CLASSES) and mu.shape == (3, N_FEATURES, N_FRAMES)
+    model.hard_gate = True
+    hard_logits, _ = model(x)
+    z = (mu > 0).float()
+    expected = model.classifier(z.mean(dim=2))
+    assert torch.equal(hard_logits, expected)
+
+
+def test_info_json_cli(capsys):
+    assert main(["info", "--C", "16", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert {"C", "params", "macs", "layers"} <= set(info)
+    assert info["params"] == authors_params(16) and info["macs"] == authors_macs(16)
+
+
+def test_info_rejects_unknown_width(capsys):
+    assert main(["info", "--C", "5"]) == 2
+    err = capsys.readouterr().err
+    assert "C=5" in err and "Traceback" not in err
