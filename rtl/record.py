@@ -1,0 +1,49 @@
+"""The result record the accelerator sends after each inference (one 32-bit word per field).
+
+Shared by the RTL (which emits it), the cocotb monitor and the host driver (which decode it).
+"""
+from __future__ import annotations
+
+N_CLASSES = 12
+N_GATES = 32
+COUNTER_FIELDS = ("cycles", "macs_issued", "macs_gated", "frames_skipped")
+LAYER_FIELDS = ("cycles", "issued", "gated")
+
+
+def layer_names(model: dict) -> list[str]:
+    """Hardware schedule order of the layers whose counters the record carries."""
+    names = []
+    for i, block in enumerate(model["blocks"], start=1):
+        names += [f"block{i}.dw", f"block{i}.pw"]
+        if block.get("res") is not None:
+            names.append(f"block{i}.res")
+    return names + ["head", "classifier"]
+
+
+def record_fields(model: dict) -> list[str]:
+    fields = [f"logit{k}" for k in range(N_CLASSES)] + ["class"]
+    fields += [f"gate_count{f}" for f in range(N_GATES)]
+    fields += list(COUNTER_FIELDS)
+    for name in layer_names(model):
+        fields += [f"{name}.{what}" for what in LAYER_FIELDS]
+    return fields
+
+
+def to_signed32(word: int) -> int:
+    word &= 0xFFFFFFFF
+    return word - (1 << 32) if word & 0x80000000 else word
+
+
+def decode_record(model: dict, words: list[int]) -> dict:
+    fields = record_fields(model)
+    if len(words) != len(fields):
+        raise ValueError(f"result record has {len(words)} words, expected {len(fields)}")
+    rec = dict(zip(fields, (w & 0xFFFFFFFF for w in words)))
+    return {
+        "logits": [to_signed32(rec[f"logit{k}"]) for k in range(N_CLASSES)],
+        "class": rec["class"],
+        "gate_counts": [rec[f"gate_count{f}"] for f in range(N_GATES)],
+        **{k: rec[k] for k in COUNTER_FIELDS},
+        "layers": {name: {what: rec[f"{name}.{what}"] for what in LAYER_FIELDS}
+                   for name in layer_names(model)},
+    }
