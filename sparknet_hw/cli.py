@@ -11,7 +11,12 @@ import sys
 
 from .errors import UserError
 
-COMMANDS = ["info"]
+COMMANDS = [
+    "info",
+    "train",
+    "eval",
+    "infer",
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,43 @@
+"""`train`: float SparkNet with the authors' recipe on a Speech-Commands-shaped folder."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ..errors import UserError
+from ..model import UnsupportedWidth, check_width
+
+
+def register(sub) -> None:
+    p = sub.add_parser("train", help="train float SparkNet (authors' recipe)",
+                       description="Train SparkNet-C with SGD, the poly hold-decay schedule and "
+                                   "the sparsity loss; keeps the checkpoint with the best "
+                                   "validation loss.")
+    p.add_argument("--C", type=int, required=True, help="network width: 4, 8, 16 or 32")
+    p.add_argument("--data", required=True, type=Path,
+                   help="Speech Commands folder or offline corpus ('data synth')")
+    p.add_argument("--epochs", type=int, default=60, help="epochs (default 60; the authors ran 200)")
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--lr", type=float, default=0.01)
+    p.add_argument("--seed", type=int, default=1948)
+    p.add_argument("--out", type=Path, default=None,
+                   help="checkpoint path (default sparknet_C{C}.pt in the current folder)")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from ..train import Recipe, train
+    try:
+        check_width(args.C)
+    except UnsupportedWidth as exc:
+        raise UserError(str(exc)) from None
+    if args.epochs < 1:
+        raise UserError("--epochs must be at least 1")
+    out = args.out or Path(f"sparknet_C{args.C}.pt")
+    recipe = Recipe(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed)
+    summary = train(args.C, args.data, out, recipe,
+                    log=(lambda *a, **k: None) if args.json else print)
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    return 0

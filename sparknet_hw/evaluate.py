@@ -1,0 +1,58 @@
+"""Accuracy, per-class accuracy, confusion matrix and gate sparsity of a checkpoint."""
+from __future__ import annotations
+
+import numpy as np
+
+from .checkpoint import load_checkpoint
+from .data.labels import LABELS
+
+
+def confusion(labels, preds, n: int = len(LABELS)) -> np.ndarray:
+    m = np.zeros((n, n), dtype=np.int64)
+    np.add.at(m, (np.asarray(labels), np.asarray(preds)), 1)
+    return m
+
+
+def per_class(matrix: np.ndarray) -> dict:
+    rows = matrix.sum(axis=1)
+    return {LABELS[i]: (float(matrix[i, i] / rows[i]) if rows[i] else None)
+            for i in range(len(LABELS))}
+
+
+def evaluate_checkpoint(path, data_root, split: str = "test") -> dict:
+    from .data.dataset import FeatureDataset
+    payload = load_checkpoint(path)
+    data = FeatureDataset(data_root, split, augment=False)
+    features, labels = np.asarray(data.features), np.asarray(data.labels)
+    if payload["kind"] == "qat":
+        from .quant.evaluate import evaluate_qat  # float, QAT and integer side by side
+        result = evaluate_qat(payload, features, labels, path=path)
+    else:
+        from .train import evaluate_features, load_float_model
+        result = evaluate_features(load_float_model(payload, path), features, labels)
+    preds = result.pop("predictions")
+    result.pop("predictions_hard", None)
+    matrix = confusion(labels, preds)
+    result.update({"checkpoint": str(path), "kind": payload["kind"], "C": payload["C"],
+                   "split": split, "labels": LABELS, "per_class": per_class(matrix),
+                   "confusion": matrix.tolist()})
+    return result
+
+
+def format_report(result: dict) -> str:
+    lines = [f"checkpoint {result['checkpoint']} ({result['kind']}, C={result['C']}), "
+             f"{result['split']} split, {result['samples']} clips"]
+    for key in ("accuracy", "accuracy_hard_gate", "accuracy_float", "accuracy_qat", "accuracy_int"):
+        if key in result:
+            lines.append(f"  {key:<20} {100 * result[key]:6.2f} %")
+    lines.append(f"  {'gate_sparsity':<20} {100 * result['gate_sparsity']:6.2f} % of z is zero "
+                 f"(hard gate)")
+    lines.append("per-class accuracy:")
+    lines.append("  " + "  ".join(f"{k}={'n/a' if v is None else f'{100 * v:.1f}'}"
+                                  for k, v in result["per_class"].items()))
+    labels = [label.strip("_")[:5] for label in result["labels"]]
+    lines.append("confusion (rows: true, columns: predicted):")
+    lines.append("       " + "".join(f"{label:>6}" for label in labels))
+    for label, row in zip(labels, result["confusion"]):
+        lines.append(f"{label:>7}" + "".join(f"{v:>6}" for v in row))
+    return "\n".join(lines)
