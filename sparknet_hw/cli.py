@@ -16,6 +16,7 @@ COMMANDS = [
     "train",
     "eval",
     "infer",
+    "results",
 ]
 
 
