@@ -1,0 +1,223 @@
+"""Export a fixed-point SparkNet to the integer contract (docs/integer-model.md).
+
+`export_model(model_or_checkpoint) -> dict` reads the integer weights, biases and power-of-two
+scales out of the Brevitas model and turns every rescale into a shift; `write_export` writes
+`sparknet_export.json`. `export_qonnx` writes the Brevitas QONNX graph as well.
+"""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from sparknet_hw.errors import UserError
+from sparknet_hw.model import N_FEATURES, N_FRAMES
+
+from .accumulators import annotate_acc_bits
+from .export_format import EXPORT_FILENAME, FORMAT, VERSION, validate
+from .qat_model import QuantSparkNet, load_qat_checkpoint
+from .random_export import LABELS
+
+QONNX_FILENAME = "sparknet_qonnx.onnx"
+FLOAT_EXACT_BITS = 24     # float32 represents every integer below 2**24 exactly
+
+
+class ExportFailure(UserError):
+    pass
+
+
+def _frac(scale) -> int | list[int]:
+    """-log2(scale) for a power-of-two scale (tensor of one or more values)."""
+    s = torch.as_tensor(scale).detach().double().flatten()
+    fracs = []
+    for v in s.tolist():
+        f = -math.log2(v)
+        if v <= 0 or f != round(f) or 2.0 ** -round(f) != v:
+            raise ExportFailure(f"scale {v!r} is not a power of two; the model was not built "
+                                f"with fixed-point quantizers")
+        fracs.append(int(round(f)))
+    return fracs[0] if len(fracs) == 1 else fracs
+
+
+def _range(qt) -> tuple[int, int]:
+    """Integer range of an activation QuantTensor (Brevitas act quantizers are not narrow)."""
+    bits = int(qt.bit_width)
+    if bool(qt.signed):
+        return -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    return 0, (1 << bits) - 1
+
+
+def _ints(t) -> list:
+    return torch.as_tensor(t).to(torch.int64).tolist()
+
+
+def _weight(layer):
+    qw = layer.quant_weight()
+    return qw, qw.int().to(torch.int64)
+
+
+def _bias(layer, input_qt, qw):
+    qb = layer.bias_quant(layer.bias, input_qt, qw)
+    return qb.int().to(torch.int64)
+
+
+def _as_model(model_or_ckpt) -> tuple[QuantSparkNet, dict]:
+    if isinstance(model_or_ckpt, QuantSparkNet):
+        return model_or_ckpt, {"kind": "qat", "checkpoint": None}
+    from sparknet_hw.checkpoint import load_checkpoint
+    from .qat_model import load_qat_model
+    payload = load_checkpoint(model_or_ckpt, kind="qat")
+    meta = payload.get("meta") or {}
+    source = {"kind": "qat", "checkpoint": Path(model_or_ckpt).name}
+    for key in ("float_checkpoint", "accuracy", "validation", "epochs", "data"):
+        if key in meta:
+            source[key] = meta[key]
+    return load_qat_model(payload, model_or_ckpt), source
+
+
+@torch.no_grad()
+def export_model(model_or_ckpt, source: dict | None = None) -> dict:
+    """The integer model of a QuantSparkNet (or of a "qat" checkpoint path) as a dict in the
+    contract's format: plain ints and lists, every shift, lo/hi, acc_bits and fracs."""
+    model, src = _as_model(model_or_ckpt)
+    if source:
+        src.update(source)
+    was_training = model.training
+    model.eval()
+    try:
+        trace = {}
+        model.forward_quant(torch.zeros(1, N_FEATURES, N_FRAMES), trace)
+        export = _build(model, trace, src)
+    finally:
+        model.train(was_training)
+    annotate_acc_bits(export)
+    validate(export)
+    export["source"]["float_exact"] = float_exact_bits(export) < FLOAT_EXACT_BITS
+    return export
+
+
+def _build(model: QuantSparkNet, trace: dict, source: dict) -> dict:
+    a_qt = trace["input"]
+    a_frac = _frac(a_qt.scale)
+    in_lo, in_hi = _range(a_qt)
+    export = {"format": FORMAT, "version": VERSION, "C": model.C, "features": N_FEATURES,
+              "frames": N_FRAMES, "labels": list(LABELS[:model.n_classes]),
+              "weight_bits": model.weight_bits, "act_bits": model.act_bits,
+              "input": {"frac": a_frac, "lo": in_lo, "hi": in_hi}, "blocks": []}
+    for i, block in enumerate(model.blocks, start=1):
+        p = f"block{i}."
+        d_qt, y_qt = trace[p + "dw"], trace[p + "out"]
+        dqw, dw_int = _weight(block.depthwise)
+        dw_wfrac = _frac(dqw.scale)
+        dw_wfrac = dw_wfrac if isinstance(dw_wfrac, list) else [dw_wfrac] * dw_int.shape[0]
+        d_frac, y_frac = _frac(d_qt.scale), _frac(y_qt.scale)
+        d_lo, d_hi = _range(d_qt)
+        y_lo, y_hi = _range(y_qt)
+        pqw, pw_int = _weight(block.pointwise)
+        pw_bias = _bias(block.pointwise, d_qt, pqw)
+        pw_wfrac = _frac(pqw.scale)
+        entry = {"kernel": block.kernel, "c_in": dw_int.shape[0], "c_out": pw_int.shape[0],
+                 "dw": {"weight": _ints(dw_int[:, 0, :]),
+                        "shift": [a_frac + f - d_frac for f in dw_wfrac],
+                        "lo": d_lo, "hi": d_hi, "weight_frac": dw_wfrac},
+                 "in_frac": a_frac, "out_frac": y_frac}
+        if block.residual is None:
+            entry["pw"] = {"weight": _ints(pw_int[:, :, 0]), "bias": _ints(pw_bias),
+                           "shift": d_frac + pw_wfrac - y_frac, "lo": y_lo, "hi": y_hi,
+                           "weight_frac": pw_wfrac}
+            entry["res"] = entry["add"] = None
+        else:
+            m_qt = trace[p + "pw"]
+            m_frac = _frac(m_qt.scale)
+            if _frac(trace[p + "res"].scale) != m_frac:
+                raise ExportFailure(f"block {i}: pointwise and residual scales differ")
+            m_lo, m_hi = _range(m_qt)
+            rqw, res_int = _weight(block.residual)
+            res_bias = _bias(block.residual, a_qt, rqw)
+            res_wfrac = _frac(rqw.scale)
+            entry["pw"] = {"weight": _ints(pw_int[:, :, 0]), "bias": _ints(pw_bias),
+                           "shift": d_frac + pw_wfrac - m_frac, "lo": m_lo, "hi": m_hi,
+                           "weight_frac": pw_wfrac}
+            entry["res"] = {"weight": _ints(res_int[:, :, 0]), "bias": _ints(res_bias),
+                            "shift": a_frac + res_wfrac - m_frac, "lo": m_lo, "hi": m_hi,
+                            "weight_frac": res_wfrac}
+            entry["add"] = {"shift": m_frac - y_frac, "lo": y_lo, "hi": y_hi, "frac": m_frac}
+        export["blocks"].append(entry)
+        a_qt, a_frac = y_qt, y_frac
+    hqw, head_int = _weight(model.head)
+    head_bias = _bias(model.head, a_qt, hqw)
+    export["head"] = {"weight": _ints(head_int[:, :, 0]), "bias": _ints(head_bias),
+                      "acc_frac": a_frac + _frac(hqw.scale)}
+    # the classifier's input (gate counts) has scale 1, so its bias scale is the weight scale
+    cqw, cls_int = _weight(model.classifier)
+    cls_bias = _bias_counts(model, cqw)
+    export["classifier"] = {"weight": _ints(cls_int), "bias": _ints(cls_bias),
+                            "out_frac": _frac(cqw.scale)}
+    export["source"] = dict(source)
+    return export
+
+
+def _bias_counts(model: QuantSparkNet, cqw):
+    """Classifier bias integers: Brevitas's Int32Bias with the gate counts' scale of 1."""
+    from brevitas.quant_tensor import IntQuantTensor
+    from .qat_model import COUNT_BITS
+    counts = IntQuantTensor(torch.zeros(1, N_FEATURES), torch.tensor(1.0), torch.tensor(0.0),
+                            torch.tensor(float(COUNT_BITS)), False, False)
+    return _bias(model.classifier, counts, cqw)
+
+
+def float_exact_bits(export: dict) -> int:
+    """Bits needed by the largest partial sum any layer can reach (sum |w| * max|x| + |b|).
+    Below 24, float32 adds these integers (times powers of two) exactly in any order, so
+    Brevitas's fake-quant forward equals the integer model."""
+    def worst(weight, lo, hi, bias=None):
+        w = np.abs(np.asarray(weight, dtype=np.int64))
+        total = w.sum(axis=1) * max(abs(lo), abs(hi))
+        if bias is not None:
+            total = total + np.abs(np.asarray(bias, dtype=np.int64))
+        return int(total.max())
+
+    lo, hi = export["input"]["lo"], export["input"]["hi"]
+    worst_value = 0
+    for block in export["blocks"]:
+        dw, pw, res = block["dw"], block["pw"], block.get("res")
+        worst_value = max(worst_value, worst(dw["weight"], lo, hi),
+                          worst(pw["weight"], dw["lo"], dw["hi"], pw["bias"]))
+        if res is not None:
+            worst_value = max(worst_value, worst(res["weight"], lo, hi, res["bias"]))
+            lo, hi = block["add"]["lo"], block["add"]["hi"]
+        else:
+            lo, hi = pw["lo"], pw["hi"]
+    head, cls = export["head"], export["classifier"]
+    worst_value = max(worst_value, worst(head["weight"], lo, hi, head["bias"]),
+                      worst(cls["weight"], 0, export["frames"], cls["bias"]))
+    return worst_value.bit_length() + 1
+
+
+def write_export(export: dict, out_dir) -> Path:
+    """Write `sparknet_export.json` into out_dir (created if needed); returns its path."""
+    validate(export)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / EXPORT_FILENAME
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(_dumps(export) + "\n")
+    tmp.replace(path)
+    return path
+
+
+def _dumps(obj, indent: int = 0) -> str:
+    """JSON with one line per innermost list (weight rows stay readable and diffable)."""
+    pad, inner = "  " * indent, "  " * (indent + 1)
+    if isinstance(obj, dict):
+        if not obj:
+            return "{}"
+        items = [f"{inner}{json.dumps(k)}: {_dumps(v, indent + 1)}" for k, v in obj.items()]
+        return "{\n" + ",\n".join(items) + "\n" + pad + "}"
+    if isinstance(obj, list) and obj and any(isinstance(v, (list, dict)) for v in obj):
+        items = [inner + _dumps(v, indent + 1) for v in obj]
+        return "[\n" + ",\n".join(items) + "\n" + pad + "]"
+    return json.dumps(obj)
