@@ -221,3 +221,83 @@ def _dumps(obj, indent: int = 0) -> str:
         items = [inner + _dumps(v, indent + 1) for v in obj]
         return "[\n" + ",\n".join(items) + "\n" + pad + "]"
     return json.dumps(obj)
+
+
+class _LogitsOnly(torch.nn.Module):
+    """The whole eval-mode model, input float features [1, 32, 101], output float logits
+    (= integer logits * 2**-classifier.out_frac). Exported including the hard gate
+    (Greater, Cast), the gate counts (ReduceSum) and the classifier (Gemm)."""
+
+    def __init__(self, model: QuantSparkNet):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x):
+        from .qat_model import _value
+        return _value(self.model.forward_quant(x)[0])
+
+
+def export_qonnx(model_or_ckpt, out_dir) -> Path:
+    """Write the Brevitas QONNX graph of the full model (backbone, head, hard gate, counts,
+    classifier) as DIR/sparknet_qonnx.onnx, cleaned up (shapes inferred) for qonnx's
+    execute_onnx. Needs the onnx and onnxoptimizer packages."""
+    model, _ = _as_model(model_or_ckpt)
+    try:
+        import onnxoptimizer  # noqa: F401  (Brevitas's ONNX export refuses to run without it)
+        from brevitas.export import export_qonnx as brevitas_export_qonnx
+        from qonnx.core.modelwrapper import ModelWrapper
+        from qonnx.util.cleanup import cleanup_model
+    except ImportError as exc:
+        raise ExportFailure(f"QONNX export needs the onnx, onnxoptimizer and qonnx packages "
+                            f"({exc}); pip install onnx onnxoptimizer qonnx") from None
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / QONNX_FILENAME
+    was_training = model.training
+    x = torch.zeros(1, N_FEATURES, N_FRAMES)
+    try:
+        # TorchScript exporter: the dynamo exporter cannot trace Brevitas's quant tensors here
+        brevitas_export_qonnx(_LogitsOnly(model).eval(), input_t=x, export_path=str(path),
+                              dynamo=False)
+    finally:
+        model.train(was_training)
+    cleanup_model(ModelWrapper(str(path))).save(str(path))
+    return path
+
+
+def run_qonnx(path, features) -> np.ndarray:
+    """Float logits [N, 12] of the QONNX graph on float features [N, 32, 101], executed by
+    qonnx.core.onnx_exec.execute_onnx one clip at a time."""
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.core.onnx_exec import execute_onnx
+    wrapper = ModelWrapper(str(path))
+    iname, oname = wrapper.graph.input[0].name, wrapper.graph.output[0].name
+    x = np.asarray(features, dtype=np.float32)
+    return np.concatenate([execute_onnx(wrapper, {iname: clip[None]})[oname] for clip in x])
+
+
+def self_check_inputs(export: dict, n_random: int = 48, seed: int = 0) -> np.ndarray:
+    """Float features that exercise the whole input range: all-min, all-max, zeros, random
+    extremes (+-max per element), random values over the range and beyond (clipping)."""
+    rng = np.random.default_rng(seed)
+    shape = (export["features"], export["frames"])
+    step = 2.0 ** -export["input"]["frac"]
+    lo, hi = export["input"]["lo"] * step, export["input"]["hi"] * step
+    fixed = [np.full(shape, lo), np.full(shape, hi), np.zeros(shape)]
+    extremes = [np.where(rng.random(shape) < 0.5, lo, hi) for _ in range(n_random // 4)]
+    uniform = [rng.uniform(lo * 1.2, hi * 1.2, shape) for _ in range(n_random // 4)]
+    normal = [rng.normal(0.0, hi / s, shape) for s in (1, 2, 4, 8)
+              for _ in range(max(1, n_random // 8))]
+    return np.stack(fixed + extremes + uniform + normal).astype(np.float32)
+
+
+def verify(model: QuantSparkNet, export: dict, features) -> dict:
+    """Golden model vs Brevitas integer logits on float features [N, 32, 101]."""
+    from . import golden
+    from .features import quantize_features
+    x = np.asarray(features, dtype=np.float32)
+    want = model.integer_logits(torch.from_numpy(x)).numpy()
+    got = golden.run_batch(export, quantize_features(x, export))["logits"]
+    bad = np.nonzero((got != want).any(axis=1))[0]
+    return {"inputs": len(x), "mismatches": len(bad), "first_mismatch": int(bad[0]) if len(bad)
+            else None}

@@ -30,7 +30,7 @@ from brevitas.nn import QuantConv1d, QuantIdentity, QuantLinear, QuantReLU
 from brevitas.quant import (Int8ActPerTensorFixedPoint, Int8WeightPerTensorFixedPoint, Int32Bias,
                             Uint8ActPerTensorFixedPoint)
 from brevitas.quant.fixed_point import Int8WeightPerChannelFixedPoint
-from brevitas.quant_tensor import IntQuantTensor
+from brevitas.quant_tensor import IntQuantTensor, QuantTensor
 
 from sparknet_hw.errors import UserError
 from sparknet_hw.model import BLOCKS, N_CLASSES, N_FEATURES, N_FRAMES, SparkNet, check_width
@@ -125,7 +125,7 @@ class QuantBlock(nn.Module):
             p, r = self.sum_quant(pw), self.sum_quant(res)
             # p + r is an integer sum (one shared scale); the float values are added so that
             # the stats-collection phase (where each call has its own scale) also works
-            y = self.out_act(p.value + r.value)
+            y = self.out_act(_value(p) + _value(r))
         if trace is not None:
             trace.update({prefix + "in": a, prefix + "dw_acc": dw, prefix + "dw": d, prefix + "pw_acc": pw,
                           prefix + "res_acc": res, prefix + "pw": p, prefix + "res": r,
@@ -241,7 +241,7 @@ class QuantSparkNet(nn.Module):
         for i, block in enumerate(self.blocks, start=1):
             a = block(a, trace, f"block{i}.")
         h = self.head(a)
-        z = self._gate(h.value)
+        z = self._gate(_value(h))
         n = z.sum(dim=2)
         counts = IntQuantTensor(n, torch.tensor(1.0), torch.tensor(0.0),
                                 torch.tensor(float(COUNT_BITS)), False, self.training)
@@ -252,7 +252,7 @@ class QuantSparkNet(nn.Module):
 
     def forward(self, x):
         logits, h, _ = self.forward_quant(x)
-        return logits.value, torch.tanh(h.value)
+        return _value(logits), torch.tanh(_value(h))
 
     @torch.no_grad()
     def integer_logits(self, x) -> torch.Tensor:
@@ -287,6 +287,11 @@ class QuantSparkNet(nn.Module):
             else:
                 out[key] = value.int().to(torch.int64)
         return out
+
+
+def _value(t):
+    """The float value of a QuantTensor (plain tensors pass: Brevitas export mode)."""
+    return t.value if isinstance(t, QuantTensor) else t
 
 
 def _acc_int(qt) -> torch.Tensor:
