@@ -13,6 +13,7 @@ from .errors import UserError
 
 COMMANDS = [
     "info",
+    "data",
     "train",
     "eval",
     "infer",
