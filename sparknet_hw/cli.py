@@ -18,6 +18,8 @@ COMMANDS = [
     "eval",
     "infer",
     "results",
+    "quantize",
+    "export",
 ]
 
 
