@@ -196,17 +196,19 @@ def _synth_base(tmp: str, voice: str, word: str) -> None:
 
 
 def _sox_effects(spec: dict) -> list[str]:
+    # band limiting first, at 16 kHz: `pitch` runs its own rate change inside the chain
     fx = ["gain", "-8", "rate", "-h", str(SAMPLE_RATE), "highpass", "60"]
-    if abs(spec["cents"]) > 1:
-        fx += ["pitch", f"{spec['cents']:.1f}"]
-    if abs(spec["tempo"] - 1) > 1e-3:
-        fx += ["tempo", "-s", f"{spec['tempo']:.4f}"]
     if spec["highpass"]:
         fx += ["highpass", f"{spec['highpass']:.0f}"]
     if spec["lowpass"]:
         fx += ["lowpass", f"{spec['lowpass']:.0f}"]
+    if abs(spec["cents"]) > 1:
+        fx += ["pitch", f"{spec['cents']:.1f}"]
+    if abs(spec["tempo"] - 1) > 1e-3:
+        fx += ["tempo", "-s", f"{spec['tempo']:.4f}"]
     if spec["reverb"]:
         fx += ["reverb", f"{spec['reverb']:.0f}", "50", f"{spec['room']:.0f}"]
+    fx += ["rate", "-h", str(SAMPLE_RATE)]
     return fx
 
 
