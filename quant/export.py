@@ -291,13 +291,26 @@ def self_check_inputs(export: dict, n_random: int = 48, seed: int = 0) -> np.nda
     return np.stack(fixed + extremes + uniform + normal).astype(np.float32)
 
 
-def verify(model: QuantSparkNet, export: dict, features) -> dict:
-    """Golden model vs Brevitas integer logits on float features [N, 32, 101]."""
+def verify(model: QuantSparkNet, export: dict, features, full: bool = False) -> dict:
+    """Golden model vs Brevitas integer logits on float features [N, 32, 101]. With `full`,
+    every intermediate tensor (accumulators, activations, gate map) is compared too."""
     from . import golden
     from .features import quantize_features
     x = np.asarray(features, dtype=np.float32)
-    want = model.integer_logits(torch.from_numpy(x)).numpy()
-    got = golden.run_batch(export, quantize_features(x, export))["logits"]
-    bad = np.nonzero((got != want).any(axis=1))[0]
-    return {"inputs": len(x), "mismatches": len(bad), "first_mismatch": int(bad[0]) if len(bad)
-            else None}
+    xq = quantize_features(x, export)
+    if not full:
+        want = model.integer_logits(torch.from_numpy(x)).numpy()
+        got = golden.run_batch(export, xq)["logits"]
+        bad = np.nonzero((got != want).any(axis=1))[0].tolist()
+        return {"inputs": len(x), "mismatches": len(bad),
+                "first_mismatch": bad[0] if bad else None}
+    trace = {k: v.numpy() for k, v in model.integer_trace(torch.from_numpy(x)).items()}
+    bad, tensors = [], set()
+    for i in range(len(x)):
+        ref = golden.run(export, xq[i])
+        wrong = [k for k, v in trace.items() if k in ref and not np.array_equal(v[i], ref[k])]
+        if wrong:
+            bad.append(i)
+            tensors.update(wrong)
+    return {"inputs": len(x), "mismatches": len(bad), "first_mismatch": bad[0] if bad else None,
+            "tensors": sorted(tensors)}

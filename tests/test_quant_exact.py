@@ -1,0 +1,124 @@
+"""The integer golden model reproduces the Brevitas fixed-point model bit for bit.
+
+For every width C and bit widths 8 and 4, a small model is built here (random float SparkNet,
+BN folded, calibrated, a few QAT steps), exported, and run on random clips, random extremes,
+all-max / all-min / zero inputs (and real corpus features when they are on disk): the golden
+model's logits equal the Brevitas model's integer logits exactly, and so does every
+intermediate tensor. 8 models x 130 inputs = 1040 inputs.
+"""
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from sparknet_hw.quant import golden
+from sparknet_hw.quant.export import export_model, float_exact_bits, self_check_inputs, verify
+from sparknet_hw.quant.features import quantize_features
+from sparknet_hw.quant.testing import random_features, small_qat_model
+
+CORPUS = Path(os.environ.get("SPARKNET_CORPUS", "/work/corpus"))
+CASES = [(C, bits) for C in (4, 8, 16, 32) for bits in (8, 4)]
+_models = {}
+
+
+def model_and_export(C, bits):
+    if (C, bits) not in _models:
+        model = small_qat_model(C, bits, bits, seed=10 * C + bits, train_steps=3)
+        _models[(C, bits)] = (model, export_model(model))
+    return _models[(C, bits)]
+
+
+def real_features(n):
+    """A few float features from the offline corpus, or None when it is not there."""
+    if not CORPUS.is_dir():
+        return None
+    try:
+        from sparknet_hw.data.dataset import FeatureDataset
+        data = FeatureDataset(CORPUS, "test", augment=False)
+        x = np.asarray(data.features[:n], dtype=np.float32)
+    except Exception:       # the corpus is optional here; the data layer has its own tests
+        return None
+    return x if len(x) else None
+
+
+def inputs_for(export, seed):
+    step = 2.0 ** -export["input"]["frac"]
+    lo, hi = export["input"]["lo"] * step, export["input"]["hi"] * step
+    x = [self_check_inputs(export, n_random=48, seed=seed),              # 51 incl. min/max/0
+         random_features(40, seed=seed).numpy() * (hi / 16),               # MFCC-like
+         np.random.default_rng(seed).choice([lo, hi], size=(24, 32, 101)),  # random extremes
+         np.random.default_rng(seed + 1).integers(export["input"]["lo"], export["input"]["hi"] + 1,
+                                                  size=(15, 32, 101)) * step]
+    real = real_features(16)
+    if real is not None:
+        x.append(real)
+    return np.concatenate([np.asarray(a, dtype=np.float32) for a in x])
+
+
+@pytest.mark.parametrize("C,bits", CASES)
+def test_golden_equals_brevitas_exactly(C, bits):
+    model, export = model_and_export(C, bits)
+    assert export["weight_bits"] == export["act_bits"] == bits
+    assert float_exact_bits(export) < 24 and export["source"]["float_exact"]
+    x = inputs_for(export, seed=C + bits)
+    assert len(x) >= 130
+    # logits on every input
+    want = model.integer_logits(torch.from_numpy(x)).numpy()
+    got = golden.run_batch(export, quantize_features(x, export))
+    assert np.array_equal(got["logits"], want)
+    # the check is not vacuous: gates switch and the logits differ between clips
+    counts = got["gate_counts"]
+    assert ((counts > 0) & (counts < export["frames"])).mean() > 0.3
+    assert len({tuple(r) for r in got["logits"].tolist()}) > len(x) // 2
+    # every intermediate tensor too, on a subset
+    full = verify(model, export, x[::4], full=True)
+    assert full["mismatches"] == 0, full
+
+
+@pytest.mark.parametrize("C,bits", [(8, 8), (16, 4)])
+def test_input_quantization_matches_brevitas(C, bits):
+    model, export = model_and_export(C, bits)
+    x = inputs_for(export, seed=5)[:64]
+    # half-way points between two integers must round to even
+    step = 2.0 ** -export["input"]["frac"]
+    x[0] = (np.arange(32 * 101).reshape(32, 101) % 9 - 4 + 0.5) * step
+    want = model.integer_trace(torch.from_numpy(x))["input"].numpy()
+    assert np.array_equal(quantize_features(x, export), want)
+    assert quantize_features(x, export).dtype == np.int8
+
+
+def test_one_lsb_change_in_the_export_is_caught():
+    model, export = model_and_export(8, 8)
+    x = inputs_for(export, seed=3)[:48]
+    assert verify(model, export, x)["mismatches"] == 0
+    counts = golden.run_batch(export, quantize_features(x, export))["gate_counts"]
+    f = int(np.argmax((counts > 0).sum(axis=0)))            # a gate that opens on some clip
+    places = [("classifier", lambda e: e["classifier"]["weight"][3], f),
+              ("head", lambda e: e["head"]["weight"][f], 0),
+              ("block1.dw", lambda e: e["blocks"][0]["dw"]["weight"][0], 5),
+              ("block4.pw", lambda e: e["blocks"][3]["pw"]["weight"][1], 2),
+              ("block2.res", lambda e: e["blocks"][1]["res"]["weight"][0], 0)]
+    for name, row_of, j in places:
+        import copy
+        changed = copy.deepcopy(export)
+        row = row_of(changed)
+        row[j] += 1 if row[j] < 2 ** (export["weight_bits"] - 1) - 1 else -1
+        logits_only = verify(model, changed, x)
+        full = verify(model, changed, x, full=True)
+        assert full["mismatches"] > 0, name
+        if name in ("classifier", "head"):
+            assert logits_only["mismatches"] > 0, name
+
+
+def test_saved_and_reloaded_checkpoint_exports_the_same(tmp_path):
+    from sparknet_hw.quant.qat import save_qat_checkpoint
+    from sparknet_hw.quant.qat_model import load_qat_checkpoint
+    model, export = model_and_export(4, 4)
+    path = save_qat_checkpoint(tmp_path / "q.pt", model)
+    again = export_model(path)
+    assert {k: v for k, v in again.items() if k != "source"} == \
+        {k: v for k, v in export.items() if k != "source"}
+    x = torch.from_numpy(inputs_for(export, seed=1)[:32])
+    assert torch.equal(load_qat_checkpoint(path).integer_logits(x), model.integer_logits(x))
