@@ -103,22 +103,23 @@ def evaluate(model, x, y, batch_size: int = 512) -> dict:
 
 def _train_batches(train_data, x, y, recipe: QATRecipe, gen):
     """Yield (features, labels) minibatches of one epoch, augmented from waveforms if the
-    data set provides them (the float trainer's augmentation)."""
-    waves = getattr(train_data, "waveforms", None) if recipe.augment else None
-    augment = mfcc = None
-    if waves is not None:
+    data set provides them (the float trainer's augmentation, sparknet_hw.data.dataset)."""
+    wave_batch = None
+    if recipe.augment and (hasattr(train_data, "wave_batch") or hasattr(train_data, "waveforms")):
         try:
-            from sparknet_hw.data.dataset import augment_batch as augment
-            from sparknet_hw.features import mfcc_torch as mfcc
-            waves = waves if isinstance(waves, torch.Tensor) else torch.as_tensor(np.asarray(waves))
+            from sparknet_hw.data.dataset import augment_batch
+            from sparknet_hw.features import mfcc_torch
+            wave_batch = getattr(train_data, "wave_batch", None) or (
+                lambda idx: train_data.waveforms[idx])
         except ImportError:
-            waves = None
+            wave_batch = None
     order = torch.randperm(len(y), generator=gen)
     for i in range(0, len(order), recipe.batch_size):
         idx = order[i:i + recipe.batch_size]
-        if waves is not None:
+        if wave_batch is not None:
             with torch.no_grad():
-                yield mfcc(augment(waves[idx].float(), gen)), y[idx]
+                xb = mfcc_torch(augment_batch(wave_batch(idx).float(), gen))
+            yield xb, y[idx]
         else:
             yield x[idx], y[idx]
 

@@ -32,7 +32,7 @@ def model_and_export(C, bits):
 
 def real_features(n):
     """A few float features from the offline corpus, or None when it is not there."""
-    if not CORPUS.is_dir():
+    if not (CORPUS / ".cache" / "test.npz").is_file():     # never compute a split here
         return None
     try:
         from sparknet_hw.data.dataset import FeatureDataset
