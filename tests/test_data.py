@@ -164,7 +164,7 @@ def test_feature_dataset_and_cache(sc):
     ex = ds.examples[0]
     np.testing.assert_allclose(ds.features[0].numpy(), mfcc(load_wav(ex.path)), atol=5e-2)
     np.testing.assert_allclose(ds.waveforms[0].numpy(), load_wav(ex.path), atol=1e-4)
-    assert os.path.isfile(sc / ".cache" / "train.npz")
+    assert os.path.isfile(sc / ".cache" / "train-seed0.npz")
 
     again = FeatureDataset(sc, "train")
     assert again.from_cache

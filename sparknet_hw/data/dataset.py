@@ -2,7 +2,8 @@
 
 `FeatureDataset(root, split)` loads every waveform of the split once (peak-normalised,
 1 s, as `audio.load_wav`), computes the 32 x 101 MFCCs and keeps both in
-`<root>/.cache/<split>.npz`.  The cache is keyed on the example list (paths, labels,
+`<root>/.cache/<split>-seed<seed>.npz` (the seed picks the balanced `_unknown_` and
+`_silence_` examples, so runs with different seeds keep separate caches).  The cache is keyed on the example list (paths, labels,
 noise offsets, file sizes and modification times), the balancing seed and the feature
 settings, so it is rebuilt when any of them changes and reused otherwise.  Waveforms are
 kept as int16 (the peak-normalised clip times 32767), and the cached features are
@@ -159,7 +160,7 @@ class FeatureDataset(Dataset):
         self.seed = int(seed)
         self.examples = list_split(self.root, split, seed=self.seed)
         self.generator = torch.Generator().manual_seed(self.seed)
-        self.cache_path = os.path.join(self.root, ".cache", f"{split}.npz")
+        self.cache_path = os.path.join(self.root, ".cache", f"{split}-seed{self.seed}.npz")
         self.from_cache = False
         key = _cache_key(self.root, split, self.seed, self.examples)
         data = self._read_cache(key) if cache else None
