@@ -1,0 +1,214 @@
+"""Boards and bare devices the accelerator is built for, and the board top around the design.
+
+Boards (amaranth-boards platforms): iCEBreaker (iCE40UP5K, default), ULX3S (ECP5 LFE5U-25F),
+OrangeCrab r0.2 (ECP5 LFE5U-25F). A bare device (`--device up5k-sg48`, `25k-cabga256`, ...)
+gets a minimal platform with one clock input and a UART on pins chosen below.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from amaranth import Elaboratable, Module, Mux, Signal
+from amaranth.build import Attrs, Clock, Pins, Resource
+
+from sparknet_hw.errors import UserError
+
+from .top import LED_BUSY, LED_CLASS, LED_ERROR, LED_VALID
+
+
+class BoardError(UserError):
+    pass
+
+
+@dataclass
+class BoardSpec:
+    name: str
+    family: str                      # "ice40" or "ecp5"
+    make_platform: object            # () -> amaranth Platform
+    description: str
+    uart_note: str
+    # led name -> list of (resource name, number, subsignal or None) lit by that bit of `leds`
+    leds: dict = field(default_factory=dict)
+
+    def platform(self):
+        return self.make_platform()
+
+
+def _icebreaker():
+    from amaranth_boards.icebreaker import ICEBreakerPlatform
+
+    platform = ICEBreakerPlatform()
+    platform.add_resources(platform.break_off_pmod)   # 5 more LEDs on the snap-off PMOD
+    return platform
+
+
+def _ulx3s():
+    from amaranth_boards.ulx3s import ULX3S_25F_Platform
+
+    return ULX3S_25F_Platform()
+
+
+def _orangecrab():
+    from amaranth_boards.orangecrab_r0_2 import OrangeCrabR0_2_25FPlatform
+    from amaranth_boards.resources import UARTResource
+
+    platform = OrangeCrabR0_2_25FPlatform()
+    # no USB-serial chip on the OrangeCrab: the UART is on the Feather header pins 0 (RX) and
+    # 1 (TX); connect a 3.3 V USB-serial adapter there
+    platform.add_resources([UARTResource(0, rx="0", tx="1", conn=("io", 0),
+                                         attrs=Attrs(IO_TYPE="LVCMOS33", PULLMODE="UP"))])
+    return platform
+
+
+BOARDS = {
+    "icebreaker": BoardSpec(
+        "icebreaker", "ice40", _icebreaker, "iCEBreaker (iCE40UP5K-SG48, 12 MHz)",
+        "FTDI channel B, usually /dev/ttyUSB1",
+        leds={"class0": [("led", 2, None)], "class1": [("led", 3, None)],
+              "class2": [("led", 4, None)], "class3": [("led", 5, None)],
+              "valid": [("led", 1, None)], "error": [("led", 0, None)],
+              "busy": [("led", 6, None)]}),
+    "ulx3s": BoardSpec(
+        "ulx3s", "ecp5", _ulx3s, "ULX3S (ECP5 LFE5U-25F-6BG381C, 25 MHz)",
+        "FTDI US1 port, usually /dev/ttyUSB0",
+        leds={"class0": [("led", 0, None)], "class1": [("led", 1, None)],
+              "class2": [("led", 2, None)], "class3": [("led", 3, None)],
+              "valid": [("led", 4, None)], "error": [("led", 5, None)],
+              "busy": [("led", 6, None)]}),
+    "orangecrab": BoardSpec(
+        "orangecrab", "ecp5", _orangecrab, "OrangeCrab r0.2 (ECP5 LFE5U-25F-8MG285C, 48 MHz)",
+        "a 3.3 V USB-serial adapter on Feather pins 0 (board RX) and 1 (board TX)",
+        # RGB colour = class + 1 in binary (r = bit 0, g = bit 1, b = bit 2); dark = no result
+        leds={"code0": [("rgb_led", 0, "r")], "code1": [("rgb_led", 0, "g")],
+              "code2": [("rgb_led", 0, "b")]}),
+}
+DEFAULT_BOARD = "icebreaker"
+
+# bare devices: part names and, per package, (clock pin, uart rx pin, uart tx pin)
+_ICE40_PARTS = {"up5k": "iCE40UP5K", "up3k": "iCE40UP3K", "hx8k": "iCE40HX8K",
+                "hx4k": "iCE40HX4K", "hx1k": "iCE40HX1K", "lp8k": "iCE40LP8K", "lp1k": "iCE40LP1K"}
+_ICE40_PACKAGES = {   # package -> (amaranth package, pins, parts that come in it)
+    "sg48": ("SG48", ("35", "6", "9"), {"up5k", "up3k"}),
+    "ct256": ("CT256", ("J3", "B10", "B12"), {"hx8k", "hx4k", "hx1k", "lp8k"}),
+    "tq144": ("TQ144", ("21", "9", "8"), {"hx1k", "hx4k"}),
+}
+_ECP5_PARTS = {"12k": "LFE5U-12F", "25k": "LFE5U-25F", "45k": "LFE5U-45F", "85k": "LFE5U-85F",
+               "um-25k": "LFE5UM-25F", "um-45k": "LFE5UM-45F", "um-85k": "LFE5UM-85F",
+               "um5g-25k": "LFE5UM5G-25F", "um5g-45k": "LFE5UM5G-45F",
+               "um5g-85k": "LFE5UM5G-85F"}
+_ECP5_PACKAGES = {
+    "cabga256": ("BG256", ("P6", "M13", "P11")),
+    "cabga381": ("BG381", ("G2", "M1", "L4")),
+    "csfbga285": ("MG285", ("A9", "N17", "M18")),
+}
+DEFAULT_CLOCK_MHZ = {"ice40": 12.0, "ecp5": 25.0}
+
+
+def supported_devices() -> list[str]:
+    ice40 = [f"{part}-{pkg}" for pkg, (_, _, parts) in _ICE40_PACKAGES.items()
+             for part in _ICE40_PARTS if part in parts]
+    ecp5 = [f"{part}-{pkg}" for part in _ECP5_PARTS for pkg in _ECP5_PACKAGES]
+    return ice40 + ecp5
+
+
+def device_spec(device: str, clock_mhz: float | None = None) -> BoardSpec:
+    """A bare-device platform from a string like `up5k-sg48` or `25k-CABGA256`."""
+    text = device.strip().lower()
+    text = re.sub(r"^(ice40|lfe5u-?|ecp5-?)", "", text)
+    match = re.fullmatch(r"(.+)-([a-z]+\d+)", text)
+    if not match:
+        raise BoardError(f"unknown device {device!r}; use PART-PACKAGE, e.g. up5k-sg48 or "
+                         f"25k-cabga256 (supported: {', '.join(supported_devices())})")
+    part, package = match.groups()
+    part = part.rstrip("f") if part.endswith("kf") else part
+    if part in _ICE40_PARTS and package in _ICE40_PACKAGES:
+        amaranth_pkg, pins, parts = _ICE40_PACKAGES[package]
+        if part not in parts:
+            raise BoardError(f"device {device!r}: {_ICE40_PARTS[part]} does not come in a "
+                             f"{package.upper()} package (supported: "
+                             f"{', '.join(supported_devices())})")
+        family, part_name = "ice40", _ICE40_PARTS[part]
+        io_attrs = Attrs(IO_STANDARD="SB_LVCMOS")
+    elif part in _ECP5_PARTS and package in _ECP5_PACKAGES:
+        amaranth_pkg, pins = _ECP5_PACKAGES[package]
+        family, part_name = "ecp5", _ECP5_PARTS[part]
+        io_attrs = Attrs(IO_TYPE="LVCMOS33")
+    else:
+        raise BoardError(f"unknown device {device!r} (supported: "
+                         f"{', '.join(supported_devices())})")
+    freq = float(clock_mhz or DEFAULT_CLOCK_MHZ[family])
+    if not 1 <= freq <= 500:
+        raise BoardError(f"clock {freq} MHz is out of range (1..500 MHz)")
+    clk_pin, rx_pin, tx_pin = pins
+    name = f"{part}-{package}"
+
+    def make():
+        from amaranth_boards.resources import UARTResource
+
+        if family == "ice40":
+            from amaranth.vendor import LatticeICE40Platform as Base
+        else:
+            from amaranth.vendor import LatticeECP5Platform as Base
+        attrs = {"device": part_name, "package": amaranth_pkg, "default_clk": "clk",
+                 "resources": [Resource("clk", 0, Pins(clk_pin, dir="i"), Clock(freq * 1e6),
+                                        io_attrs),
+                               UARTResource(0, rx=rx_pin, tx=tx_pin, attrs=io_attrs)],
+                 "connectors": []}
+        if family == "ecp5":
+            attrs["speed"] = "6"
+        cls = type(f"Bare_{name.replace('-', '_')}_Platform", (Base,), attrs)
+        return cls()
+
+    return BoardSpec(name, family, make,
+                     f"bare {part_name} {amaranth_pkg} (clock on pin {clk_pin}, {freq:g} MHz; "
+                     f"UART rx {rx_pin}, tx {tx_pin})",
+                     f"UART rx on pin {rx_pin}, tx on pin {tx_pin}")
+
+
+def resolve(board: str | None = None, device: str | None = None,
+            clock_mhz: float | None = None) -> BoardSpec:
+    if board and device:
+        raise BoardError("give either --board or --device, not both")
+    if device:
+        return device_spec(device, clock_mhz)
+    name = (board or DEFAULT_BOARD).lower()
+    if name not in BOARDS:
+        raise BoardError(f"unknown board {board!r}; boards: {', '.join(BOARDS)} "
+                         f"(or --device PART-PACKAGE for a bare chip)")
+    if clock_mhz is not None:
+        raise BoardError("--clock-mhz only applies to --device builds; a board runs from its "
+                         "own oscillator")
+    return BOARDS[name]
+
+
+_LED_BITS = {"class0": LED_CLASS.start, "class1": LED_CLASS.start + 1,
+             "class2": LED_CLASS.start + 2, "class3": LED_CLASS.start + 3,
+             "valid": LED_VALID, "error": LED_ERROR, "busy": LED_BUSY}
+
+
+class BoardTop(Elaboratable):
+    """The UART design on a board: UART pins and LEDs from the platform."""
+
+    def __init__(self, core, spec: BoardSpec):
+        self.core = core
+        self.spec = spec
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.core = core = self.core
+        uart = platform.request("uart", 0)
+        m.d.comb += [core.rx.eq(uart.rx.i), uart.tx.o.eq(core.tx)]
+        # code = class + 1 once a result is out, 0 before: for boards with only an RGB LED
+        code = Signal(5)
+        m.d.comb += code.eq(Mux(core.leds[LED_VALID], core.leds[LED_CLASS] + 1, 0))
+        requested = {}
+        for what, pins in self.spec.leds.items():
+            bit = code[int(what[4:])] if what.startswith("code") else core.leds[_LED_BITS[what]]
+            for res_name, number, sub in pins:
+                if (res_name, number) not in requested:
+                    requested[res_name, number] = platform.request(res_name, number)
+                res = requested[res_name, number]
+                port = getattr(res, sub) if sub else res
+                m.d.comb += port.o.eq(bit)
+        return m
