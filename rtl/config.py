@@ -1,0 +1,335 @@
+"""Hardware configuration and the static plan derived from an export.
+
+`HwConfig` is what a user chooses (PE array size, zero skipping). `build_plan(export, config)`
+checks that the export fits the hardware and computes everything the generator needs: the
+layer table in record order, the pass schedule, bit widths and the memory images (weights,
+biases/shifts, classifier columns). Nothing about a particular C is hard-coded: every number
+comes from the export.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from sparknet_hw.errors import UserError
+from sparknet_hw.quant.accumulators import acc_bits as _acc_bits
+from sparknet_hw.quant.export_format import validate
+
+from .record import N_CLASSES, N_GATES, layer_names
+
+MAX_OPERAND_BITS = 8       # SB_MAC16 takes 16-bit operands; the contract uses <= 8-bit weights
+MAX_ACC_BITS = 40
+
+
+class HwConfigError(UserError):
+    pass
+
+
+@dataclass(frozen=True)
+class HwConfig:
+    """PE array of rows x cols processing elements (lanes of the broadcast array).
+
+    The dataflow treats the array as rows*cols lanes: a 1x1 layer broadcasts one activation to
+    all lanes (each lane a different output channel); a depthwise layer gives each lane its own
+    channel. rows*cols must be a power of two between 1 and 16.
+    """
+    rows: int = 1
+    cols: int = 8
+    zero_skip: bool = True      # False: iterate over every channel (zeros only gated)
+    fifo_depth: int = 4         # gate-word FIFO between head and classifier
+
+    @property
+    def pes(self) -> int:
+        return self.rows * self.cols
+
+
+def signed_bits(lo: int, hi: int) -> int:
+    bits = 1
+    while not (-(1 << (bits - 1)) <= lo and hi <= (1 << (bits - 1)) - 1):
+        bits += 1
+    return bits
+
+
+def unsigned_bits(hi: int) -> int:
+    return max(1, int(hi).bit_length())
+
+
+def tensor_bits(lo: int, hi: int) -> tuple[int, bool]:
+    """(bits, signed) of a stored tensor with values in [lo, hi]."""
+    if lo < 0:
+        return signed_bits(lo, hi), True
+    return unsigned_bits(hi), False
+
+
+def pack(values, bits: int) -> int:
+    word = 0
+    mask = (1 << bits) - 1
+    for p, v in enumerate(values):
+        word |= (int(v) & mask) << (p * bits)
+    return word
+
+
+@dataclass
+class Layer:
+    index: int
+    name: str
+    kind: str                 # "dw", "pw", "res", "head"
+    block: int | None
+    c_in: int
+    n_out: int                # channels over the lanes: dw -> c_in, 1x1 -> c_out
+    groups: int               # lane groups of n_out
+    kernel: int = 1
+    wbase: int = 0
+    abase: int = 0
+    shift: int = 0            # 1x1 layers (dw: per channel, in the aux memory)
+    lo: int = 0
+    hi: int = 0
+    dense_per_frame: int = 0  # filled for reporting only
+
+
+@dataclass
+class Pass:
+    index: int
+    is_head: bool
+    kernel: int
+    half: int
+    c_in: int
+    gin: int                  # depthwise lane groups (of c_in)
+    n_og: int                 # output lane groups
+    has_res: bool
+    l_dw: int
+    l_pw: int                 # head pass: head layer
+    l_res: int
+    a_buf: str                # "X" or "B": which buffer holds the pass input
+    a_signed: bool
+    add: tuple[int, int, int] | None   # (shift, lo, hi)
+
+
+@dataclass
+class Plan:
+    model: dict
+    config: HwConfig
+    P: int
+    lg_p: int
+    T: int
+    F: int
+    C: int
+    wbits: int
+    lane_bits: int            # activation buffer lane width
+    dbits: int                # depthwise output register width (signed)
+    act_bits: int             # signed multiplier operand width
+    acc_bits: int
+    rq_bits: int              # requantized value width (signed)
+    aux_bits: int             # bias / shift lane width (signed)
+    shift_min: int
+    shift_max: int
+    add_shift_min: int
+    add_shift_max: int
+    gx: int                   # lane groups per frame in buffer X (features, y2, y4)
+    gb: int                   # lane groups per frame in buffer B (y1, y3)
+    mask_width: int
+    layers: list[Layer]
+    passes: list[Pass]
+    weight_image: list[int]
+    aux_image: list[int]
+    cls_columns: list[int]    # per gate f: 12 weights packed
+    cls_bias: list[int]
+    cls_wbits: int
+    logit_bits: int
+    record_names: list[str] = field(default_factory=list)
+
+    @property
+    def n_layers(self) -> int:
+        return len(self.layers)
+
+
+def _check(cond, msg):
+    if not cond:
+        raise HwConfigError(msg)
+
+
+def build_plan(model: dict, config: HwConfig | None = None) -> Plan:
+    config = config or HwConfig()
+    validate(model)
+    P = config.pes
+    _check(isinstance(P, int) and 1 <= P <= 16 and P & (P - 1) == 0,
+           f"PE array {config.rows}x{config.cols} = {P} PEs: need a power of two from 1 to 16")
+    _check(config.fifo_depth >= 2, "fifo_depth must be at least 2")
+    T, F, C = model["frames"], model["features"], model["C"]
+    _check(F == N_GATES, f"export has {F} features; the accelerator is built for {N_GATES}")
+    _check(len(model["labels"]) == N_CLASSES if "labels" in model else True,
+           f"export has {len(model.get('labels', []))} labels; the record holds {N_CLASSES}")
+    wbits = int(model["weight_bits"])
+    _check(2 <= wbits <= MAX_OPERAND_BITS,
+           f"weight_bits={wbits}: the PE multipliers take at most {MAX_OPERAND_BITS}-bit weights")
+    abits = int(model["act_bits"])
+    _check(2 <= abits <= MAX_OPERAND_BITS,
+           f"act_bits={abits}: the PE multipliers take at most {MAX_OPERAND_BITS}-bit activations")
+    wmin, wmax = -(1 << (wbits - 1)), (1 << (wbits - 1)) - 1
+
+    def ints(v):
+        return np.asarray(v, dtype=np.int64)
+
+    def check_w(name, w):
+        w = ints(w)
+        _check(w.min() >= wmin and w.max() <= wmax,
+               f"{name} weights span [{w.min()}, {w.max()}], outside {wbits}-bit signed")
+        return w
+
+    names = layer_names(model)
+    blocks = model["blocks"]
+    for i, b in enumerate(blocks, start=1):
+        _check(b["c_out"] == C and b["c_in"] == (F if i == 1 else C),
+               f"block {i}: c_in/c_out {b['c_in']}/{b['c_out']} do not match C={C}")
+        _check(b["kernel"] % 2 == 1, f"block {i}: depthwise kernel {b['kernel']} is not odd")
+        _check((b.get("res") is None) == (i == 1),
+               f"block {i}: the accelerator expects a residual branch in blocks 2..4 only")
+        _check(b["kernel"] // 2 + 1 >= 6,
+               f"block {i}: depthwise kernel {b['kernel']} too short for the pipeline (>= 11)")
+    _check(names == [n for n in names], "")
+
+    # value ranges of the stored tensors
+    inp = model["input"]
+    x_rng = (int(inp["lo"]), int(inp["hi"]))
+    out_rng = []
+    for b in blocks:
+        last = b["add"] if b.get("res") is not None else b["pw"]
+        out_rng.append((int(last["lo"]), int(last["hi"])))
+    in_rng = [x_rng] + out_rng[:3]
+    x_tensors = [x_rng, out_rng[1], out_rng[3]]
+    b_tensors = [out_rng[0], out_rng[2]]
+    lane_bits = max(tensor_bits(lo, hi)[0] for lo, hi in x_tensors + b_tensors)
+    dw_lo = min(int(b["dw"]["lo"]) for b in blocks)
+    dw_hi = max(int(b["dw"]["hi"]) for b in blocks)
+    dbits = signed_bits(dw_lo, dw_hi)
+    act_bits = max(lane_bits + 1, dbits)
+    _check(act_bits <= 16, "activation operands wider than 16 bits")
+
+    # accumulator widths, from the actual integer weights and the input ranges
+    acc = 1
+    for i, b in enumerate(blocks):
+        lo, hi = in_rng[i]
+        dw = check_w(f"block{i + 1}.dw", b["dw"]["weight"])
+        acc = max(acc, _acc_bits(dw, lo, hi))
+        acc = max(acc, _acc_bits(check_w(f"block{i + 1}.pw", b["pw"]["weight"]),
+                                 int(b["dw"]["lo"]), int(b["dw"]["hi"]), b["pw"]["bias"]))
+        if b.get("res") is not None:
+            acc = max(acc, _acc_bits(check_w(f"block{i + 1}.res", b["res"]["weight"]),
+                                     lo, hi, b["res"]["bias"]))
+    head = model["head"]
+    acc = max(acc, _acc_bits(check_w("head", head["weight"]), *out_rng[3], head["bias"]))
+    _check(acc <= MAX_ACC_BITS, f"accumulators need {acc} bits (> {MAX_ACC_BITS})")
+
+    # requant output ranges and shifts
+    rq_lo, rq_hi, shifts = 0, 0, []
+    for b in blocks:
+        shifts += [int(s) for s in b["dw"]["shift"]]
+        rq_lo, rq_hi = min(rq_lo, int(b["dw"]["lo"])), max(rq_hi, int(b["dw"]["hi"]))
+        for part in ("pw", "res"):
+            if b.get(part) is not None:
+                shifts.append(int(b[part]["shift"]))
+                rq_lo, rq_hi = min(rq_lo, int(b[part]["lo"])), max(rq_hi, int(b[part]["hi"]))
+    rq_bits = signed_bits(rq_lo, rq_hi)
+    add_shifts = [int(b["add"]["shift"]) for b in blocks if b.get("add") is not None]
+
+    gx = -(-max(F, C) // P)
+    gb = -(-C // P)
+
+    # layer table (record order) and memory images
+    layers: list[Layer] = []
+    weight_image: list[int] = []
+    aux_vals: list[list[int]] = []
+    for name in names:
+        if name == "classifier":
+            continue
+        idx = len(layers)
+        if name == "head":
+            w = ints(head["weight"])
+            lay = Layer(idx, name, "head", None, C, F, -(-F // P))
+            bias = ints(head["bias"])
+        else:
+            bi = int(name[5]) - 1
+            part = name.split(".")[1]
+            b = blocks[bi]
+            if part == "dw":
+                w = ints(b["dw"]["weight"])
+                cin = b["c_in"]
+                lay = Layer(idx, name, "dw", bi + 1, cin, cin, -(-cin // P), kernel=b["kernel"],
+                            lo=int(b["dw"]["lo"]), hi=int(b["dw"]["hi"]))
+            else:
+                src = b[part]
+                w = ints(src["weight"])
+                lay = Layer(idx, name, part, bi + 1, b["c_in"], b["c_out"], -(-b["c_out"] // P),
+                            shift=int(src["shift"]), lo=int(src["lo"]), hi=int(src["hi"]))
+                bias = ints(src["bias"])
+        lay.wbase = len(weight_image)
+        lay.abase = len(aux_vals)
+        if lay.kind == "dw":
+            lay.dense_per_frame = lay.c_in * lay.kernel
+            for g in range(lay.groups):
+                for k in range(lay.kernel):
+                    weight_image.append(pack([w[g * P + p, k] if g * P + p < lay.c_in else 0
+                                              for p in range(P)], wbits))
+                aux_vals.append([int(b["dw"]["shift"][g * P + p]) if g * P + p < lay.c_in else 0
+                                 for p in range(P)])
+        else:
+            lay.dense_per_frame = lay.c_in * lay.n_out
+            for og in range(lay.groups):
+                for c in range(lay.c_in):
+                    weight_image.append(pack([w[og * P + p, c] if og * P + p < lay.n_out else 0
+                                              for p in range(P)], wbits))
+                aux_vals.append([int(bias[og * P + p]) if og * P + p < lay.n_out else 0
+                                 for p in range(P)])
+        layers.append(lay)
+    aux_bits = max(signed_bits(min(min(v) for v in aux_vals), max(max(v) for v in aux_vals)), 2)
+    aux_image = [pack(v, aux_bits) for v in aux_vals]
+
+    by_name = {l.name: l for l in layers}
+    passes: list[Pass] = []
+    for i, b in enumerate(blocks, start=1):
+        res = b.get("res") is not None
+        passes.append(Pass(i - 1, False, b["kernel"], b["kernel"] // 2, b["c_in"],
+                           by_name[f"block{i}.dw"].groups, by_name[f"block{i}.pw"].groups, res,
+                           by_name[f"block{i}.dw"].index, by_name[f"block{i}.pw"].index,
+                           by_name[f"block{i}.res"].index if res else 0,
+                           "X" if i % 2 == 1 else "B", in_rng[i - 1][0] < 0,
+                           (int(b["add"]["shift"]), int(b["add"]["lo"]), int(b["add"]["hi"]))
+                           if res else None))
+    hl = by_name["head"]
+    passes.append(Pass(4, True, 1, 0, C, 1, hl.groups, False, 0, hl.index, 0, "X",
+                       out_rng[3][0] < 0, None))
+
+    cls = model["classifier"]
+    wc = ints(cls["weight"])
+    bc = ints(cls["bias"])
+    cls_wbits = signed_bits(int(wc.min()), int(wc.max()))
+    lo, hi = (wc.clip(max=0).sum(axis=1) * T + bc).min(), (wc.clip(min=0).sum(axis=1) * T + bc).max()
+    logit_bits = signed_bits(int(min(lo, bc.min())), int(max(hi, bc.max())))
+    _check(logit_bits <= 32, "classifier logits need more than 32 bits")
+    cls_columns = [pack(wc[:, f], cls_wbits) for f in range(F)]
+
+    shifts_all = shifts
+    return Plan(model=model, config=config, P=P, lg_p=P.bit_length() - 1, T=T, F=F, C=C,
+                wbits=wbits, lane_bits=lane_bits, dbits=dbits, act_bits=act_bits, acc_bits=acc,
+                rq_bits=rq_bits, aux_bits=aux_bits, shift_min=min(shifts_all),
+                shift_max=max(shifts_all), add_shift_min=min(add_shifts),
+                add_shift_max=max(add_shifts), gx=gx, gb=gb, mask_width=max(F, C),
+                layers=layers, passes=passes, weight_image=weight_image, aux_image=aux_image,
+                cls_columns=cls_columns, cls_bias=[int(v) for v in bc], cls_wbits=cls_wbits,
+                logit_bits=logit_bits)
+
+
+def dense_macs(plan: Plan) -> dict:
+    """Dense MAC count of every layer (products with real operands; 'same' padding excluded)."""
+    T = plan.T
+    out = {}
+    for lay in plan.layers:
+        if lay.kind == "dw":
+            h = lay.kernel // 2
+            taps = sum(min(lay.kernel - 1, T - 1 - t + h) - max(0, h - t) + 1 for t in range(T))
+            out[lay.name] = lay.c_in * taps
+        else:
+            out[lay.name] = lay.c_in * lay.n_out * T
+    out["classifier"] = N_CLASSES * plan.F * T
+    return out

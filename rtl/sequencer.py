@@ -1,0 +1,255 @@
+"""The schedule: one MAC operation (an "op") per cycle for the whole network.
+
+Five passes: blocks 1..4, then the head. A block pass walks steps s = 0..T:
+  step s: DW(s)       depthwise of frame s (if s < T): for each lane group g of the input
+                      channels, the valid taps k (zero padding is never visited); lane p
+                      computes channel g*P+p with its own weight and activation word.
+          1x1(s-1)    (if s >= 1) for each output group og: PW segment over the non-zero
+                      channels c of d[:, s-1] (one broadcast activation per op), then RES
+                      segment over the non-zero channels of a[:, s-1].
+The 1x1 work lags the depthwise by one frame so that d[:, s-1] has left the pipeline before
+it is read. The head pass walks the same steps with no DW phase and a HEAD segment per output
+group. A segment whose mask is empty still issues one op (mac=0) that carries the bias.
+
+Zero skipping: with `zero_skip`, segments iterate over the set bits of the per-frame non-zero
+mask (lowest first, one per cycle, no bubbles between segments); without it, over every
+channel (zero activations then reach the PEs and are only gated).
+"""
+from __future__ import annotations
+
+from amaranth.hdl import Array, Const, Module, Mux, Signal
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
+
+from .config import Plan
+from .util import lowest_set, mul_const, popcount
+
+KIND_DW, KIND_PW, KIND_RES, KIND_HEAD = 0, 1, 2, 3
+PH_DW, PH_ONE, PH_IDLE, PH_DONE = 0, 1, 2, 3
+D_WAIT = 4   # cycles before step T's 1x1 work, so that d[:, T-1] has left the pipeline
+
+
+def op_layout(plan: Plan) -> data.StructLayout:
+    groups = max(max(l.groups for l in plan.layers), 1)
+    return data.StructLayout({
+        "valid": 1,
+        "layer": range(max(plan.n_layers, 2)),
+        "kind": 2,
+        "mac": 1,
+        "clear": 1,
+        "emit": 1,
+        "grp": range(max(groups, 2)),
+        "c": range(max(plan.mask_width, 2)),
+        "k": range(max(max(p.kernel for p in plan.passes), 2)),
+        "u": range(plan.T),
+        "t": range(plan.T),
+        "bank": 1,
+        "pass_": range(len(plan.passes)),
+    })
+
+
+class Sequencer(wiring.Component):
+    def __init__(self, plan: Plan):
+        self.plan = plan
+        W = plan.mask_width
+        super().__init__({
+            "start": In(1),
+            "hold": In(1),                       # no credit for a new head frame
+            "dmask": In(data.ArrayLayout(W, 2)),  # non-zero lanes of d, per bank
+            "mask_x": In(W),                     # mask memories' read data (buffer X / B)
+            "mask_b": In(W),
+            "mask_addr": Out(range(plan.T + 1)),
+            "op": Out(op_layout(plan)),
+            "busy": Out(1),
+            "done": Out(1),
+            "cyc_valid": Out(1),
+            "cyc_layer": Out(range(max(plan.n_layers, 2))),
+            "skip_gated": Out(16),
+            "head_frame_start": Out(1),
+        })
+
+    def elaborate(self, platform):
+        plan = self.plan
+        m = Module()
+        T, W, P, C = plan.T, plan.mask_width, plan.P, plan.C
+        skip = plan.config.zero_skip
+        passes = plan.passes + [plan.passes[-1]]        # padded for "next pass" lookups
+        npass = len(plan.passes)
+
+        def arr(f):
+            return Array([Const(f(p)) for p in passes])
+
+        A_K = arr(lambda p: p.kernel)
+        A_H = arr(lambda p: p.half)
+        A_GIN = arr(lambda p: p.gin - 1)
+        A_NOG = arr(lambda p: p.n_og - 1)
+        A_RES = arr(lambda p: int(p.has_res))
+        A_HEAD = arr(lambda p: int(p.is_head))
+        A_LDW = arr(lambda p: p.l_dw)
+        A_LPW = arr(lambda p: p.l_pw)
+        A_LRES = arr(lambda p: p.l_res)
+        A_ISB = arr(lambda p: int(p.a_buf == "B"))
+        A_CINMASK = Array([Const((1 << p.c_in) - 1, W) for p in passes])
+        cmask = Const((1 << C) - 1, W)
+
+        running = Signal()
+        done = Signal()
+        pass_ = Signal(range(npass + 1))
+        s = Signal(range(T + 1))
+        phase = Signal(2)
+        g = Signal(range(max(p.gin for p in plan.passes) + 1))
+        k = Signal(range(max(p.kernel for p in plan.passes) + 1))
+        og = Signal(range(max(p.n_og for p in plan.passes) + 1))
+        sub = Signal()
+        rem = Signal(W)
+        first = Signal()
+        amask_cur = Signal(W)
+
+        n_pass, n_s, n_phase = Signal.like(pass_), Signal.like(s), Signal.like(phase)
+        n_g, n_k, n_og, n_sub = Signal.like(g), Signal.like(k), Signal.like(og), Signal.like(sub)
+        n_rem, n_first, n_amask = Signal.like(rem), Signal.like(first), Signal.like(amask_cur)
+        n_running, n_done = Signal(), Signal()
+        m.d.comb += [n_pass.eq(pass_), n_s.eq(s), n_phase.eq(phase), n_g.eq(g), n_k.eq(k),
+                     n_og.eq(og), n_sub.eq(sub), n_rem.eq(rem), n_first.eq(first),
+                     n_amask.eq(amask_cur), n_running.eq(running), n_done.eq(done)]
+        m.d.sync += [pass_.eq(n_pass), s.eq(n_s), phase.eq(n_phase), g.eq(n_g), k.eq(n_k),
+                     og.eq(n_og), sub.eq(n_sub), rem.eq(n_rem), first.eq(n_first),
+                     amask_cur.eq(n_amask), running.eq(n_running), done.eq(n_done)]
+
+        K, h = A_K[pass_], A_H[pass_]
+        is_head = A_HEAD[pass_]
+        mrd = Signal(W)
+        m.d.comb += mrd.eq(Mux(A_ISB[pass_], self.mask_b, self.mask_x))
+
+        def k_lo(sv, hv):
+            return Mux(sv >= hv, 0, hv - sv)
+
+        klo = Signal.like(k)
+        khi = Signal.like(k)
+        m.d.comb += [klo.eq(k_lo(s, h)),
+                     khi.eq(Mux(s + K - 1 - h <= T - 1, K - 1, T - 1 - s + h))]
+
+        prev_bank = Signal()
+        m.d.comb += prev_bank.eq((s - 1)[0])
+        pw_mask = Signal(W)
+        res_mask = Signal(W)
+        head_mask = Signal(W)
+        if skip:
+            m.d.comb += [pw_mask.eq(self.dmask[prev_bank] & A_CINMASK[pass_]),
+                         res_mask.eq(mrd & cmask), head_mask.eq(amask_cur & cmask)]
+        else:
+            m.d.comb += [pw_mask.eq(A_CINMASK[pass_]), res_mask.eq(cmask),
+                         head_mask.eq(cmask)]
+
+        def seg_start(mask):
+            m.d.comb += [n_rem.eq(mask), n_first.eq(1)]
+
+        def enter_next_step():
+            ns = s + 1
+            m.d.comb += n_s.eq(ns)
+            with m.If(is_head):
+                m.d.comb += [n_phase.eq(PH_ONE), n_og.eq(0), n_sub.eq(0)]
+                mask = (mrd & cmask) if skip else cmask
+                seg_start(mask)
+                m.d.comb += n_amask.eq(mrd)
+            with m.Elif(ns < T):
+                m.d.comb += [n_phase.eq(PH_DW), n_g.eq(0), n_k.eq(k_lo(ns, h))]
+            with m.Else():  # step T: only the 1x1 work of frame T-1, after d[:, T-1] landed
+                m.d.comb += [n_phase.eq(PH_IDLE), n_k.eq(D_WAIT), n_og.eq(0), n_sub.eq(0)]
+
+        def enter_next_pass():
+            nxt = pass_ + 1
+            m.d.comb += [n_pass.eq(nxt), n_s.eq(0), n_g.eq(0), n_k.eq(A_H[nxt]), n_og.eq(0),
+                         n_sub.eq(0)]
+            m.d.comb += n_phase.eq(Mux(A_HEAD[nxt], PH_IDLE, PH_DW))
+
+        def end_of_step():
+            with m.If(s == T):
+                with m.If(pass_ == npass - 1):
+                    m.d.comb += [n_phase.eq(PH_DONE), n_running.eq(0), n_done.eq(1)]
+                with m.Else():
+                    enter_next_pass()
+            with m.Else():
+                enter_next_step()
+
+        # the op of this cycle
+        op = self.op
+        onehot, c_idx = lowest_set(rem)
+        rem_next = Signal(W)
+        m.d.comb += rem_next.eq(rem & (rem - 1))
+        last_in_seg = Signal()
+        m.d.comb += last_in_seg.eq(rem_next == 0)
+        one_layer = Signal.like(op.layer)
+        m.d.comb += one_layer.eq(Mux(is_head, A_LPW[pass_], Mux(sub, A_LRES[pass_], A_LPW[pass_])))
+        stall = Signal()
+        m.d.comb += stall.eq((phase == PH_ONE) & is_head & (og == 0) & first & self.hold)
+        issue = Signal()
+        m.d.comb += issue.eq(running & ~stall & ((phase == PH_DW) | (phase == PH_ONE)))
+        m.d.comb += [op.valid.eq(issue), op.pass_.eq(pass_)]
+        with m.If(phase == PH_DW):
+            m.d.comb += [op.layer.eq(A_LDW[pass_]), op.kind.eq(KIND_DW), op.mac.eq(1),
+                         op.clear.eq(k == klo), op.emit.eq(k == khi), op.grp.eq(g), op.k.eq(k),
+                         op.u.eq(s + k - h), op.t.eq(s), op.bank.eq(s[0])]
+        with m.Else():
+            m.d.comb += [op.layer.eq(one_layer),
+                         op.kind.eq(Mux(is_head, KIND_HEAD, Mux(sub, KIND_RES, KIND_PW))),
+                         op.mac.eq(rem != 0), op.clear.eq(first), op.emit.eq(last_in_seg),
+                         op.grp.eq(og), op.c.eq(c_idx), op.t.eq(s - 1), op.u.eq(s - 1),
+                         op.bank.eq(prev_bank)]
+        m.d.comb += self.head_frame_start.eq(issue & is_head & (og == 0) & first)
+
+        # counters' view of this cycle
+        m.d.comb += [self.cyc_valid.eq(running & (phase != PH_DONE)),
+                     self.cyc_layer.eq(Mux(phase == PH_DW, A_LDW[pass_], one_layer))]
+        if skip:
+            zeros = Signal(range(W + 1))
+            seg_cin = Mux(is_head | sub, C, Array([Const(p.c_in) for p in passes])[pass_])
+            m.d.comb += zeros.eq(seg_cin - popcount(rem))
+            n_out = Mux(is_head, plan.F, C)
+            last_grp = og == A_NOG[pass_]
+            lastv_c = C - (-(-C // P) - 1) * P
+            lastv_f = plan.F - (-(-plan.F // P) - 1) * P
+            lastv = Mux(is_head, mul_const(zeros, lastv_f), mul_const(zeros, lastv_c))
+            del n_out
+            with m.If(issue & (phase == PH_ONE) & first):
+                m.d.comb += self.skip_gated.eq(Mux(last_grp, lastv, zeros << plan.lg_p))
+
+        # next state
+        with m.If(self.start & ~running):
+            m.d.comb += [n_running.eq(1), n_done.eq(0), n_pass.eq(0), n_s.eq(0),
+                         n_phase.eq(PH_DW), n_g.eq(0), n_k.eq(passes[0].half), n_og.eq(0),
+                         n_sub.eq(0)]
+        with m.Elif(issue & (phase == PH_DW)):
+            with m.If(k != khi):
+                m.d.comb += n_k.eq(k + 1)
+            with m.Elif(g != A_GIN[pass_]):
+                m.d.comb += [n_g.eq(g + 1), n_k.eq(klo)]
+            with m.Elif(s == 0):
+                enter_next_step()
+            with m.Else():
+                m.d.comb += [n_phase.eq(PH_ONE), n_og.eq(0), n_sub.eq(0)]
+                seg_start(pw_mask)
+        with m.Elif(issue & (phase == PH_ONE)):
+            with m.If(~last_in_seg):
+                m.d.comb += [n_rem.eq(rem_next), n_first.eq(0)]
+            with m.Elif(~is_head & A_RES[pass_] & ~sub):
+                m.d.comb += n_sub.eq(1)
+                seg_start(res_mask)
+            with m.Elif(og != A_NOG[pass_]):
+                m.d.comb += [n_og.eq(og + 1), n_sub.eq(0)]
+                seg_start(Mux(is_head, head_mask, pw_mask))
+            with m.Else():
+                end_of_step()
+        with m.Elif(running & (phase == PH_IDLE)):
+            with m.If(is_head):
+                enter_next_step()
+            with m.Elif(k != 0):
+                m.d.comb += n_k.eq(k - 1)
+            with m.Else():
+                m.d.comb += [n_phase.eq(PH_ONE), n_og.eq(0), n_sub.eq(0)]
+                seg_start(pw_mask)
+
+        # mask memories are read one cycle ahead, for the frame of the next state's step
+        m.d.comb += self.mask_addr.eq(Mux(A_HEAD[n_pass], n_s, Mux(n_s == 0, 0, n_s - 1)))
+        m.d.comb += [self.busy.eq(running), self.done.eq(done)]
+        return m

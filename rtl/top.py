@@ -1,0 +1,301 @@
+"""SparkNetAccelerator: the top component (see docs/accelerator.md).
+
+Ports: `features` (stream of signed 8-bit input features, frame by frame) and `result`
+(stream of 32-bit record words, rtl/record.py order, `last` on the final word).
+
+Pipeline of one op (from the Sequencer):
+  S0  addresses: weight word, bias/shift word, activation buffer word, mask memory
+  S1  memory data -> per-lane operands; issue enables (non-zero activation & lane in use);
+      issued/gated counters
+  S2  PE accumulate
+  S3  requant of the emitted accumulators (or the gate test for the head)
+  S4  write back: depthwise results to the d registers (+ non-zero mask), pointwise to the
+      p hold register, residual -> residual sum requant -> output buffer (+ mask memory),
+      head gates -> gate unit -> FIFO -> classifier
+"""
+from __future__ import annotations
+
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.fifo import SyncFIFO
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from .classifier import Classifier
+from .config import HwConfig, Plan, build_plan, dense_macs
+from .counters import PerfCounters
+from .gate import GateUnit
+from .loader import InputLoader
+from .pe_array import PEArray
+from .record import N_CLASSES, record_fields
+from .record_tx import RESULT_LAYOUT, RecordSender
+from .requant import Requant
+from .sequencer import KIND_DW, KIND_HEAD, KIND_PW, KIND_RES, Sequencer, op_layout
+from .util import mul_const, popcount
+
+
+def _bits_for(n: int) -> int:
+    return max(1, int(n).bit_length())
+
+
+class SparkNetAccelerator(wiring.Component):
+    def __init__(self, model: dict, config: HwConfig | None = None):
+        self.plan: Plan = build_plan(model, config)
+        self.model = model
+        super().__init__({
+            "features": In(stream.Signature(signed(8))),
+            "result": Out(stream.Signature(RESULT_LAYOUT)),
+        })
+
+    def elaborate(self, platform):
+        plan = self.plan
+        m = Module()
+        P, T, F, C = plan.P, plan.T, plan.F, plan.C
+        lb, wb, ab = plan.lane_bits, plan.wbits, plan.aux_bits
+        W = plan.mask_width
+        MX, MB = plan.gx * P, plan.gb * P
+        layers = plan.layers
+        nl = plan.n_layers
+
+        # ---------------- memories ----------------
+        m.submodules.wmem = wmem = Memory(shape=unsigned(P * wb), depth=len(plan.weight_image),
+                                          init=plan.weight_image)
+        m.submodules.auxmem = auxmem = Memory(shape=unsigned(P * ab), depth=len(plan.aux_image),
+                                              init=plan.aux_image)
+        m.submodules.xbuf = xbuf = Memory(shape=unsigned(P * lb), depth=T * plan.gx, init=[])
+        m.submodules.bbuf = bbuf = Memory(shape=unsigned(P * lb), depth=T * plan.gb, init=[])
+        m.submodules.xmask = xmask = Memory(shape=unsigned(MX), depth=T, init=[])
+        m.submodules.bmask = bmask = Memory(shape=unsigned(MB), depth=T, init=[])
+        w_rd, a_rd = wmem.read_port(), auxmem.read_port()
+        x_rd, b_rd = xbuf.read_port(), bbuf.read_port()
+        xm_rd, bm_rd = xmask.read_port(), bmask.read_port()
+        x_wr, b_wr = xbuf.write_port(), bbuf.write_port()
+        xm_wr, bm_wr = xmask.write_port(granularity=P), bmask.write_port(granularity=P)
+
+        # ---------------- components ----------------
+        m.submodules.seq = seq = Sequencer(plan)
+        m.submodules.pes = pes = PEArray(P, wb, plan.act_bits, ab, plan.acc_bits)
+        m.submodules.requant = rq = Requant(P, plan.acc_bits, plan.shift_min, plan.shift_max,
+                                            plan.rq_bits)
+        out_lo = min(p.add[1] for p in plan.passes if p.add) if any(p.add for p in plan.passes) else 0
+        out_hi = max(p.add[2] for p in plan.passes if p.add) if any(p.add for p in plan.passes) else 1
+        from .config import signed_bits
+        y_bits = signed_bits(min(out_lo, 0), out_hi)
+        m.submodules.add_requant = addrq = Requant(P, plan.rq_bits + 1, plan.add_shift_min,
+                                                   plan.add_shift_max, y_bits)
+        m.submodules.gate = gate = GateUnit(P, F, plan.acc_bits)
+        m.submodules.gate_fifo = fifo = SyncFIFO(width=F, depth=plan.config.fifo_depth)
+        m.submodules.classifier = cls = Classifier(F, T, N_CLASSES, plan.cls_wbits,
+                                                   plan.logit_bits, plan.cls_columns,
+                                                   plan.cls_bias)
+        m.submodules.loader = loader = InputLoader(P, lb, F, T, plan.gx, MX)
+        dense = dense_macs(plan)
+        layer_bits = []
+        for lay in layers:
+            d = dense[lay.name]
+            layer_bits.append((_bits_for(2 * d + 64 * T * lay.groups + 4096), _bits_for(d),
+                               _bits_for(d)))
+        m.submodules.counters = ctr = PerfCounters(nl, layer_bits)
+        n_words = len(record_fields(self.model))
+        m.submodules.sender = sender = RecordSender(n_words)
+
+        wiring.connect(m, wiring.flipped(self.features), loader.features)
+        wiring.connect(m, sender.result, wiring.flipped(self.result))
+
+        # ---------------- control ----------------
+        run = Signal()
+        start = Signal()
+        m.d.comb += start.eq(loader.full & ~run & ~sender.busy)
+        m.d.comb += [loader.enable.eq(~run), loader.clear.eq(start), seq.start.eq(start),
+                     cls.start.eq(start), ctr.clear.eq(start), ctr.run.eq(run)]
+        finish = Signal()
+        m.d.comb += finish.eq(run & seq.done & cls.done)
+        with m.If(start):
+            m.d.sync += run.eq(1)
+        with m.If(finish):
+            m.d.sync += run.eq(0)
+        m.d.comb += sender.start.eq(finish)
+
+        # head-frame credits: frames started but not yet in the FIFO, plus the FIFO's level
+        inflight = Signal(range(plan.config.fifo_depth + 2))
+        with m.If(seq.head_frame_start & ~gate.word.valid):
+            m.d.sync += inflight.eq(inflight + 1)
+        with m.Elif(~seq.head_frame_start & gate.word.valid):
+            m.d.sync += inflight.eq(inflight - 1)
+        with m.If(start):
+            m.d.sync += inflight.eq(0)
+        m.d.comb += seq.hold.eq(inflight + fifo.level >= plan.config.fifo_depth)
+
+        # ---------------- S0: addresses ----------------
+        op = seq.op
+        waddr = Signal(range(max(len(plan.weight_image), 2)))
+        aaddr = Signal(range(max(len(plan.aux_image), 2)))
+        with m.Switch(op.layer):
+            for lay in layers:
+                with m.Case(lay.index):
+                    if lay.kind == "dw":
+                        m.d.comb += waddr.eq(lay.wbase + mul_const(op.grp, lay.kernel) + op.k)
+                    else:
+                        m.d.comb += waddr.eq(lay.wbase + mul_const(op.grp, lay.c_in) + op.c)
+                    m.d.comb += aaddr.eq(lay.abase + op.grp)
+        is_dw0 = op.kind == KIND_DW
+        row = Mux(is_dw0, op.u, op.t)
+        col = Mux(is_dw0, op.grp, op.c >> plan.lg_p)
+        m.d.comb += [w_rd.addr.eq(waddr), a_rd.addr.eq(aaddr),
+                     x_rd.addr.eq(mul_const(row, plan.gx) + col),
+                     b_rd.addr.eq(mul_const(row, plan.gb) + col),
+                     xm_rd.addr.eq(seq.mask_addr), bm_rd.addr.eq(seq.mask_addr)]
+        m.d.comb += [seq.mask_x.eq(xm_rd.data), seq.mask_b.eq(bm_rd.data)]
+
+        # ---------------- S1: operands ----------------
+        OL = op_layout(plan)
+        t1 = Signal(OL)
+        m.d.sync += t1.eq(op)
+        A_ISB = Array([Const(int(p.a_buf == "B")) for p in plan.passes])
+        A_ASIGNED = Array([Const(int(p.a_signed)) for p in plan.passes])
+        a_word = Signal(P * lb)
+        m.d.comb += a_word.eq(Mux(A_ISB[t1.pass_], b_rd.data, x_rd.data))
+        a_signed = A_ASIGNED[t1.pass_]
+        ab_ = plan.act_bits
+        lane_vals = []
+        for p in range(P):
+            raw = a_word[p * lb:(p + 1) * lb]
+            v = Signal(signed(ab_), name=f"alane{p}")
+            m.d.comb += v.eq(Mux(a_signed, raw.as_signed(), raw.as_unsigned()))
+            lane_vals.append(v)
+        # d registers: two banks of W depthwise outputs, and their non-zero masks
+        dregs = [[Signal(signed(plan.dbits), name=f"d{b}_{c}") for c in range(W)] for b in range(2)]
+        dmask = [Signal(W, name=f"dmask{b}") for b in range(2)]
+        m.d.comb += [seq.dmask[0].eq(dmask[0]), seq.dmask[1].eq(dmask[1])]
+        d_arr = Array([Array(dregs[0]), Array(dregs[1])])
+        bcast = Signal(signed(ab_))
+        with m.If(t1.kind == KIND_PW):
+            m.d.comb += bcast.eq(d_arr[t1.bank][t1.c])
+        with m.Else():
+            m.d.comb += bcast.eq(Array(lane_vals)[t1.c[:plan.lg_p] if plan.lg_p else 0])
+        A_NOUT = Array([Const(l.n_out) for l in layers])
+        lane_valid = Signal(P)
+        base = t1.grp << plan.lg_p
+        m.d.comb += lane_valid.eq(Cat(*[(base + p) < A_NOUT[t1.layer] for p in range(P)]))
+        acts = []
+        nz = Signal(P)
+        for p in range(P):
+            a = Signal(signed(ab_), name=f"act{p}")
+            m.d.comb += a.eq(Mux(t1.kind == KIND_DW, lane_vals[p], bcast))
+            acts.append(a)
+        m.d.comb += nz.eq(Cat(*[t1.valid & t1.mac & lane_valid[p] & (acts[p] != 0)
+                                for p in range(P)]))
+        m.d.comb += [pes.valid.eq(t1.valid), pes.clear.eq(t1.clear), pes.en.eq(nz)]
+        for p in range(P):
+            m.d.comb += [pes.w[p].eq(w_rd.data[p * wb:(p + 1) * wb].as_signed()),
+                         pes.a[p].eq(acts[p]),
+                         pes.bias[p].eq(Mux(t1.kind == KIND_DW, 0,
+                                            a_rd.data[p * ab:(p + 1) * ab].as_signed()))]
+        gated1 = Signal(P)
+        m.d.comb += gated1.eq(Mux(t1.valid & t1.mac, lane_valid & ~nz, 0))
+        m.d.comb += [ctr.a_layer.eq(t1.layer), ctr.a_issued.eq(popcount(nz)),
+                     ctr.a_gated.eq(popcount(gated1)),
+                     ctr.b_layer.eq(op.layer), ctr.b_gated.eq(seq.skip_gated),
+                     ctr.cyc_valid.eq(seq.cyc_valid), ctr.cyc_layer.eq(seq.cyc_layer)]
+        shift1 = Signal(P * ab)
+        m.d.comb += shift1.eq(a_rd.data)
+
+        # ---------------- S2 / S3 ----------------
+        t2 = Signal(OL)
+        t3 = Signal(OL)
+        shift2 = Signal(P * ab)
+        shift3 = Signal(P * ab)
+        m.d.sync += [t2.eq(t1), t3.eq(t2), shift3.eq(shift2)]
+        with m.If(t1.valid & t1.clear):
+            m.d.sync += shift2.eq(shift1)
+        A_SHIFT = Array([Const(l.shift, rq.shift.shape().elem_shape) for l in layers])
+        A_LO = Array([Const(l.lo, signed(plan.rq_bits)) for l in layers])
+        A_HI = Array([Const(l.hi, signed(plan.rq_bits)) for l in layers])
+        for p in range(P):
+            m.d.comb += [rq.x[p].eq(pes.acc[p]),
+                         rq.shift[p].eq(Mux(t3.kind == KIND_DW,
+                                            shift3[p * ab:(p + 1) * ab].as_signed(),
+                                            A_SHIFT[t3.layer]))]
+        m.d.comb += [rq.lo.eq(A_LO[t3.layer]), rq.hi.eq(A_HI[t3.layer])]
+        t4 = Signal(OL)
+        m.d.sync += [t4.eq(t3), t4.valid.eq(t3.valid & t3.emit)]
+        q4 = Signal(data.ArrayLayout(signed(plan.rq_bits), P))
+        gate4 = Signal(data.ArrayLayout(signed(plan.acc_bits), P))
+        with m.If(t3.valid & t3.emit):
+            m.d.sync += q4.eq(rq.y)
+            with m.If(t3.kind == KIND_HEAD):
+                m.d.sync += gate4.eq(pes.acc)
+
+        # ---------------- S4: write back ----------------
+        # depthwise -> d registers
+        for b in range(2):
+            for c in range(W):
+                with m.If(t4.valid & (t4.kind == KIND_DW) & (t4.bank == b)
+                          & (t4.grp == c // P)):
+                    m.d.sync += [dregs[b][c].eq(q4[c % P]), dmask[b][c].eq(q4[c % P] != 0)]
+        # pointwise of a residual block -> p hold
+        A_HASRES = Array([Const(int(p.has_res)) for p in plan.passes])
+        p_hold = Signal(data.ArrayLayout(signed(plan.rq_bits), P))
+        with m.If(t4.valid & (t4.kind == KIND_PW) & A_HASRES[t4.pass_]):
+            m.d.sync += p_hold.eq(q4)
+        # residual sum requant
+        adds = [p.add if p.add else (0, 0, 0) for p in plan.passes]
+        A_ASH = Array([Const(a[0], addrq.shift.shape().elem_shape) for a in adds])
+        A_ALO = Array([Const(a[1], signed(y_bits)) for a in adds])
+        A_AHI = Array([Const(a[2], signed(y_bits)) for a in adds])
+        for p in range(P):
+            m.d.comb += [addrq.x[p].eq(p_hold[p] + q4[p]), addrq.shift[p].eq(A_ASH[t4.pass_])]
+        m.d.comb += [addrq.lo.eq(A_ALO[t4.pass_]), addrq.hi.eq(A_AHI[t4.pass_])]
+        # output buffer write
+        ywrite = Signal()
+        m.d.comb += ywrite.eq(t4.valid & ((t4.kind == KIND_RES)
+                                          | ((t4.kind == KIND_PW) & ~A_HASRES[t4.pass_])))
+        yv = [Signal(signed(max(plan.rq_bits, y_bits)), name=f"y{p}") for p in range(P)]
+        for p in range(P):
+            m.d.comb += yv[p].eq(Mux(t4.kind == KIND_RES, addrq.y[p], q4[p]))
+        y_word = Cat(*[yv[p][:lb] for p in range(P)])
+        y_nz = Cat(*[yv[p] != 0 for p in range(P)])
+        y_to_b = ~A_ISB[t4.pass_]       # pass input in X -> output to B, and back
+        # loader and pass outputs share X's write ports (never at the same time)
+        with m.If(run):
+            m.d.comb += [
+                x_wr.addr.eq(mul_const(t4.t, plan.gx) + t4.grp), x_wr.data.eq(y_word),
+                x_wr.en.eq(ywrite & ~y_to_b),
+                xm_wr.addr.eq(t4.t), xm_wr.data.eq(y_nz.replicate(plan.gx)),
+                xm_wr.en.eq(Mux(ywrite & ~y_to_b, Const(1, plan.gx) << t4.grp, 0)),
+            ]
+        with m.Else():
+            m.d.comb += [x_wr.addr.eq(loader.wr_addr), x_wr.data.eq(loader.wr_data),
+                         x_wr.en.eq(loader.wr_en), xm_wr.addr.eq(loader.mask_addr),
+                         xm_wr.data.eq(loader.mask_data), xm_wr.en.eq(loader.mask_en)]
+        m.d.comb += [b_wr.addr.eq(mul_const(t4.t, plan.gb) + t4.grp), b_wr.data.eq(y_word),
+                     b_wr.en.eq(ywrite & y_to_b),
+                     bm_wr.addr.eq(t4.t), bm_wr.data.eq(y_nz.replicate(plan.gb)),
+                     bm_wr.en.eq(Mux(ywrite & y_to_b, Const(1, plan.gb) << t4.grp, 0))]
+        # head -> gate unit -> FIFO -> classifier
+        m.d.comb += [gate.valid.eq(t4.valid & (t4.kind == KIND_HEAD)), gate.grp.eq(t4.grp)]
+        for p in range(P):
+            m.d.comb += gate.acc[p].eq(gate4[p])
+        m.d.comb += [fifo.w_en.eq(gate.word.valid), fifo.w_data.eq(gate.word.payload),
+                     cls.gates.valid.eq(fifo.r_rdy), cls.gates.payload.eq(fifo.r_data),
+                     fifo.r_en.eq(cls.gates.ready)]
+        m.d.comb += gate.word.ready.eq(1)
+
+        # ---------------- the record ----------------
+        fields = []
+        for k in range(N_CLASSES):
+            fields.append(cls.logits[k].as_signed())
+        fields.append(cls.cls)
+        for f in range(F):
+            fields.append(cls.counts[f])
+        fields += [ctr.cycles, ctr.total_issued, ctr.total_gated, cls.frames_skipped]
+        for i in range(nl):
+            fields += [ctr.layer_cycles[i], ctr.layer_issued[i], ctr.layer_gated[i]]
+        fields += [cls.busy_cycles, cls.adds_issued, cls.adds_gated]
+        assert len(fields) == n_words, (len(fields), n_words)
+        for i, v in enumerate(fields):
+            if v.shape().signed:
+                m.d.comb += sender.fields[i].eq(v.as_signed())
+            else:
+                m.d.comb += sender.fields[i].eq(v)
+        return m
