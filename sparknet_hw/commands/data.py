@@ -46,6 +46,16 @@ def register(sub) -> None:
     m.add_argument("--out", help="save the features as a .npy file")
     m.set_defaults(func=run_mfcc)
 
+    c = dsub.add_parser("clips", help="save real feature clips of a split as .npz",
+                        description="Take the first N clips of every class of a split and save "
+                                    "their float MFCC features [N, 32, 101] with labels and file "
+                                    "names: the real inputs that simulation and build verify on.")
+    c.add_argument("--root", required=True, help="dataset folder")
+    c.add_argument("--split", default="test", choices=["train", "validation", "test"])
+    c.add_argument("--per-class", type=int, default=2)
+    c.add_argument("--out", required=True, help="output .npz file")
+    c.set_defaults(func=run_clips)
+
 
 def run_synth(args) -> int:
     from ..data.synth import ENGINES, clear_corpus, synthesize
@@ -103,4 +113,23 @@ def run_mfcc(args) -> int:
     print(f"{args.wav}: MFCC {feats.shape[0]} x {feats.shape[1]}, min {feats.min():.3f}, "
           f"max {feats.max():.3f}, mean {feats.mean():.3f}"
           + (f"; saved to {args.out}" if args.out else ""))
+    return 0
+
+
+def run_clips(args) -> int:
+    import numpy as np
+
+    from ..data.dataset import FeatureDataset
+    from ..data.labels import LABELS
+
+    data = FeatureDataset(args.root, args.split, augment=False)
+    labels = data.labels.numpy()
+    picks = [i for k in range(len(LABELS)) for i in np.flatnonzero(labels == k)[:args.per_class]]
+    names = [f"{LABELS[labels[i]]}:{os.path.relpath(data.examples[i].path, args.root) if data.examples[i].path else 'zeros'}" for i in picks]
+    try:
+        np.savez_compressed(args.out, features=data.features.numpy()[picks].astype(np.float32),
+                            labels=labels[picks].astype(np.int64), names=np.array(names))
+    except OSError as exc:
+        raise UserError(f"{args.out}: cannot write ({exc.strerror or exc})") from None
+    print(f"saved {len(picks)} clips of the {args.split} split of {args.root} to {args.out}")
     return 0
