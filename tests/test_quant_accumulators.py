@@ -8,6 +8,7 @@ not (so acc_bits is the least width). The whole network on extreme inputs stays 
 """
 import numpy as np
 import pytest
+import torch
 
 from sparknet_hw.quant import golden
 from sparknet_hw.quant.accumulators import dot_range
@@ -15,6 +16,16 @@ from sparknet_hw.quant.export import export_model, self_check_inputs
 from sparknet_hw.quant.features import quantize_features
 from sparknet_hw.quant.random_export import random_export
 from sparknet_hw.quant.testing import small_qat_model
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_torch_thread():
+    """Small tensors: one intra-op thread is fastest, and avoids OpenMP spinning when the
+    two cores are shared (pytest -n 2, other jobs)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def fits(values, bits):

@@ -1,5 +1,6 @@
 """Bad input to quantize / export: one clear line on stderr, non-zero exit, no traceback."""
 import json
+import os
 import subprocess
 import sys
 
@@ -16,6 +17,16 @@ from sparknet_hw.quant.golden import FeatureError
 from sparknet_hw.quant.qat import save_qat_checkpoint
 from sparknet_hw.quant.qat_model import BitWidthError, QuantSparkNet, load_qat_checkpoint
 from sparknet_hw.quant.testing import small_qat_model
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_torch_thread():
+    """Small tensors: one intra-op thread is fastest, and avoids OpenMP spinning when the
+    two cores are shared (pytest -n 2, other jobs)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
@@ -152,7 +163,8 @@ def test_process_exit_code_and_no_traceback(files):
                  ["quantize", "--checkpoint", str(files["float"]), "--data", str(files["dir"]),
                   "--weight-bits", "9", "--out", str(files["dir"] / "x.pt")]):
         proc = subprocess.run([sys.executable, "-m", "sparknet_hw", *argv],
-                              capture_output=True, text=True, timeout=120)
+                              capture_output=True, text=True, timeout=300,
+                              env={**os.environ, "OMP_NUM_THREADS": "1"})
         lines = [l for l in proc.stderr.splitlines() if "hadamard" not in l.lower()]
         assert proc.returncode == 2, proc.stderr
         assert "Traceback" not in proc.stderr

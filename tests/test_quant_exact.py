@@ -6,6 +6,7 @@ all-max / all-min / zero inputs (and real corpus features when they are on disk)
 model's logits equal the Brevitas model's integer logits exactly, and so does every
 intermediate tensor. 8 models x 130 inputs = 1040 inputs.
 """
+import functools
 import os
 from pathlib import Path
 
@@ -17,6 +18,16 @@ from sparknet_hw.quant import golden
 from sparknet_hw.quant.export import export_model, float_exact_bits, self_check_inputs, verify
 from sparknet_hw.quant.features import quantize_features
 from sparknet_hw.quant.testing import random_features, small_qat_model
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_torch_thread():
+    """Small tensors: one intra-op thread is fastest, and avoids OpenMP spinning when the
+    two cores are shared (pytest -n 2, other jobs)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 CORPUS = Path(os.environ.get("SPARKNET_CORPUS", "/work/corpus"))
 CASES = [(C, bits) for C in (4, 8, 16, 32) for bits in (8, 4)]
@@ -30,9 +41,10 @@ def model_and_export(C, bits):
     return _models[(C, bits)]
 
 
+@functools.lru_cache(maxsize=None)
 def real_features(n):
     """A few float features from the offline corpus, or None when it is not there."""
-    if not (CORPUS / ".cache" / "test.npz").is_file():     # never compute a split here
+    if not any((CORPUS / ".cache").glob("test*.npz")):    # never compute a split here
         return None
     try:
         from sparknet_hw.data.dataset import FeatureDataset
