@@ -62,10 +62,12 @@ class SparkNetAccelerator(wiring.Component):
                                           init=plan.weight_image)
         m.submodules.auxmem = auxmem = Memory(shape=unsigned(P * ab), depth=len(plan.aux_image),
                                               init=plan.aux_image)
-        m.submodules.xbuf = xbuf = Memory(shape=unsigned(P * lb), depth=T * plan.gx, init=[])
-        m.submodules.bbuf = bbuf = Memory(shape=unsigned(P * lb), depth=T * plan.gb, init=[])
-        m.submodules.xmask = xmask = Memory(shape=unsigned(MX), depth=T, init=[])
-        m.submodules.bmask = bmask = Memory(shape=unsigned(MB), depth=T, init=[])
+        m.submodules.xbuf = xbuf = Memory(shape=unsigned(P * lb), depth=T * plan.gx,
+                                          init=[0] * (T * plan.gx))
+        m.submodules.bbuf = bbuf = Memory(shape=unsigned(P * lb), depth=T * plan.gb,
+                                          init=[0] * (T * plan.gb))
+        m.submodules.xmask = xmask = Memory(shape=unsigned(MX), depth=T, init=[0] * T)
+        m.submodules.bmask = bmask = Memory(shape=unsigned(MB), depth=T, init=[0] * T)
         w_rd, a_rd = wmem.read_port(), auxmem.read_port()
         x_rd, b_rd = xbuf.read_port(), bbuf.read_port()
         xm_rd, bm_rd = xmask.read_port(), bmask.read_port()

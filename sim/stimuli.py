@@ -1,0 +1,100 @@
+"""Stimuli for the benches: exports with chosen gate behaviour and input clips.
+
+`random_export` weights give saturated gate counts (0 or 101) and often dead blocks, which
+would hide datapath errors; `balanced_export` re-centres the biases on calibration clips
+so that about half of every layer's outputs are non-zero and the gates open part of the
+time. `gated_export(..., "closed"/"open")` forces every gate shut (all frames skipped by the
+classifier) or open, for any input, from the worst-case head ranges.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from sparknet_hw.quant import golden
+from sparknet_hw.quant.accumulators import annotate_acc_bits, dot_range
+from sparknet_hw.quant.random_export import random_export
+
+CLIPS_NPZ = Path(__file__).resolve().parent.parent / "sparknet_hw" / "checkpoints" / "test_clips.npz"
+
+
+def _fit_bias(acc_no_bias: np.ndarray, quantile: float, limit: int) -> list[int]:
+    """Bias per output row so that `quantile` of the row's accumulators end up <= 0."""
+    b = -np.quantile(acc_no_bias, quantile, axis=1)
+    return np.clip(np.round(b), -limit, limit).astype(np.int64).tolist()
+
+
+def balanced_export(C: int, weight_bits: int = 8, act_bits: int = 8, seed: int = 0,
+                    calib=None) -> dict:
+    model = random_export(C, weight_bits, act_bits, seed=seed)
+    if calib is None:
+        calib = random_clips(model, 3, np.random.default_rng(seed + 1000), "uniform")
+    limit = 2 ** (weight_bits + act_bits + 2)
+    for i, block in enumerate(model["blocks"], start=1):
+        parts = ["pw"] + (["res"] if block.get("res") is not None else [])
+        for part in parts:
+            block[part]["bias"] = [0] * block["c_out"]
+        annotate_acc_bits(model)
+        outs = [golden.run(model, x) for x in calib]
+        for part in parts:
+            acc = np.concatenate([o[f"block{i}.{part}_acc"] for o in outs], axis=1)
+            block[part]["bias"] = _fit_bias(acc, 0.5, limit)
+        annotate_acc_bits(model)
+    head = model["head"]
+    head["bias"] = [0] * len(head["bias"])
+    annotate_acc_bits(model)
+    acc = np.concatenate([golden.run(model, x)["head_acc"] for x in calib], axis=1)
+    rng = np.random.default_rng(seed)
+    q = rng.uniform(0.3, 0.9, size=acc.shape[0])      # gates open 10..70 % of the time
+    head["bias"] = [int(np.clip(-np.round(np.quantile(acc[f], q[f])), -limit, limit))
+                    for f in range(acc.shape[0])]
+    model["source"] = {"kind": "balanced-random", "seed": seed}
+    return annotate_acc_bits(model)
+
+
+def gated_export(C: int, mode: str, weight_bits: int = 8, act_bits: int = 8, seed: int = 0) -> dict:
+    """Every gate closed ("closed") or open ("open") for any input."""
+    model = balanced_export(C, weight_bits, act_bits, seed)
+    last = model["blocks"][-1]["add"]
+    head = model["head"]
+    w = np.asarray(head["weight"], dtype=np.int64)
+    bottom, top = dot_range(w, last["lo"], last["hi"])
+    if mode == "closed":
+        head["bias"] = (-top).tolist()           # acc <= 0 always
+    elif mode == "open":
+        head["bias"] = (1 - bottom).tolist()     # acc >= 1 always
+    else:
+        raise ValueError(mode)
+    model["source"] = {"kind": f"gates-{mode}", "seed": seed}
+    return annotate_acc_bits(model)
+
+
+def random_clips(model: dict, n: int, rng, kind: str = "uniform") -> np.ndarray:
+    F, T = model["features"], model["frames"]
+    lo, hi = int(model["input"]["lo"]), int(model["input"]["hi"])
+    if kind == "uniform":
+        return rng.integers(lo, hi + 1, size=(n, F, T))
+    if kind == "zeros":
+        return np.zeros((n, F, T), dtype=np.int64)
+    if kind == "max":
+        return np.full((n, F, T), hi, dtype=np.int64)
+    if kind == "min":
+        return np.full((n, F, T), lo, dtype=np.int64)
+    if kind == "extremes":
+        return np.where(rng.random((n, F, T)) < 0.5, lo, hi).astype(np.int64)
+    if kind == "sparse":
+        x = rng.integers(lo, hi + 1, size=(n, F, T))
+        return np.where(rng.random((n, F, T)) < 0.7, 0, x)
+    raise ValueError(kind)
+
+
+def real_clips(model: dict, n: int | None = None) -> np.ndarray | None:
+    """The shipped real test clips (float MFCC), quantized with the export's input frac."""
+    if not CLIPS_NPZ.is_file():
+        return None
+    x = np.load(CLIPS_NPZ)["features"]
+    if n is not None:
+        x = x[:n]
+    q = np.round(x * 2.0 ** int(model["input"]["frac"]))
+    return np.clip(q, model["input"]["lo"], model["input"]["hi"]).astype(np.int64)

@@ -1,0 +1,129 @@
+"""`sim`: generate the accelerator RTL, run the cocotb bench against the golden model and
+report the hardware counters."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import UserError
+
+SHIPPED = Path(__file__).resolve().parent.parent / "checkpoints"
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "sim", help="simulate the generated accelerator (cocotb) against the golden model",
+        description="Generate the accelerator RTL for an export, run it in Icarus or Verilator "
+                    "through cocotb, compare every logit, class and gate count with the integer "
+                    "golden model, and print a report built from the hardware counters.")
+    p.add_argument("--C", type=int, default=None, help="network width (default 8, or the "
+                   "export's)")
+    p.add_argument("--export", type=Path, help="export file (default: the shipped "
+                   "sparknet_hw/checkpoints/sparknet_C{N}_int8_export.json)")
+    p.add_argument("--simulator", choices=["icarus", "verilator"], default="verilator")
+    p.add_argument("--inputs", type=Path, help=".npy of N x 32 x 101 features (int8, or float "
+                   "values quantized with the export's input frac); default: random clips")
+    p.add_argument("--clips", type=int, default=None,
+                   help="number of clips to run (default: all of --inputs, or 2 random clips)")
+    p.add_argument("--waves", action="store_true", help="dump waveforms")
+    p.add_argument("--no-skip", action="store_true",
+                   help="build without zero skipping (zeros are only gated)")
+    p.add_argument("--pes", type=int, default=8, help="PE lanes (rows*cols, power of 2, <= 16)")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--seed", type=int, default=None, help="random seed for stimuli, gaps and "
+                   "backpressure (default: SPARKNET_SIM_SEED or random; always printed)")
+    p.set_defaults(func=run)
+
+
+def load_model(args) -> dict:
+    from ..quant.export_format import load_export
+    from ..quant.random_export import random_export
+    if args.export is not None:
+        model = load_export(args.export)
+        if args.C is not None and model["C"] != args.C:
+            raise UserError(f"--C {args.C} but the export {args.export} is for C={model['C']}")
+        return model
+    if args.C is None:
+        args.C = 8
+    if args.C not in (4, 8, 16, 32):
+        raise UserError(f"unsupported width C={args.C}: SparkNet is defined for C in [4, 8, 16, 32]")
+    else:
+        shipped = SHIPPED / f"sparknet_C{args.C}_int8_export.json"
+        if shipped.is_file():
+            model = load_export(shipped)
+        else:
+            print(f"warning: no shipped export {shipped.name}; using a RANDOM export "
+                  f"(quant.random_export, C={args.C}, int8) -- figures are not those of a "
+                  f"trained network", file=sys.stderr)
+            model = random_export(args.C, seed=0)
+    return model
+
+
+def load_inputs(args, model, rng) -> np.ndarray:
+    if args.inputs is None:
+        n = args.clips or 2
+        lo, hi = model["input"]["lo"], model["input"]["hi"]
+        return rng.integers(lo, hi + 1, size=(n, model["features"], model["frames"]))
+    if not args.inputs.is_file():
+        raise UserError(f"{args.inputs}: no such file")
+    try:
+        x = np.load(args.inputs, allow_pickle=False)
+    except Exception as exc:  # noqa: BLE001 - any unreadable file is the user's to fix
+        raise UserError(f"{args.inputs}: cannot read as .npy ({exc})") from None
+    if x.ndim == 2:
+        x = x[None]
+    if args.clips is not None:
+        x = x[:args.clips]
+    return x
+
+
+def format_report(r: dict) -> str:
+    lines = [f"SparkNet accelerator, C={r['C']} w{r['weight_bits']}a{r['act_bits']}, "
+             f"{r['pes']} PEs, zero skipping {'on' if r['zero_skip'] else 'off'}, "
+             f"{r['simulator']}, {r['inferences']} inference(s), seed {r['seed']}"]
+    lines.append(f"{'layer':<14}{'dense MACs':>12}{'issued':>12}{'gated':>12}{'cycles':>10}"
+                 f"{'zero in':>9}")
+    for name, v in r["layers"].items():
+        lines.append(f"{name:<14}{v['macs_dense']:>12,}{v['macs_issued']:>12,}"
+                     f"{v['macs_gated']:>12,}{v['cycles']:>10,}{v['zero_frac']:>9.1%}")
+    lines.append(f"{'total (PEs)':<14}{r['macs_dense']:>12,}{r['macs_issued']:>12,}"
+                 f"{r['macs_gated']:>12,}{r['cycles']:>10,}")
+    lines.append(f"cycles per inference {r['cycles_per_inference']:,.0f}; frames skipped by the "
+                 f"classifier {r['frames_skipped']}; utilization {r['utilization']:.3f} "
+                 f"(issued MACs / ({r['pes']} PEs x cycles))")
+    lines.append(f"mismatches against the golden model: {r['mismatches']} "
+                 f"({r['inferences']} inferences)")
+    for d in r.get("mismatch_details", [])[:10]:
+        lines.append(f"  {d}")
+    for e in r.get("counter_errors", []):
+        lines.append(f"  counter check: {e}")
+    return "\n".join(lines)
+
+
+def run(args) -> int:
+    from ..rtl import HwConfig
+    from ..sim.runner import SEED_ENV, quantize_inputs, run_sim
+    import os
+    model = load_model(args)
+    seed = args.seed
+    if seed is None and os.environ.get(SEED_ENV):
+        seed = int(os.environ[SEED_ENV])
+    if seed is None:
+        seed = int(np.random.default_rng().integers(1 << 31))
+    rng = np.random.default_rng(seed)
+    x = load_inputs(args, model, rng)
+    quantize_inputs(model, x)  # shape/range errors before anything is built
+    if args.pes < 1:
+        raise UserError("--pes must be positive")
+    config = HwConfig(rows=1, cols=args.pes, zero_skip=not args.no_skip)
+    report = run_sim(model, x, args.simulator, config, seed=seed, waves=args.waves)
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print(format_report(report))
+        if args.waves:
+            print(f"waves and logs: {report['run_dir']}")
+    return 0 if report["mismatches"] == 0 and not report["counter_errors"] else 1
