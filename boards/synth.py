@@ -144,6 +144,7 @@ class SynthResult:
     bitstream: str | None = None
     seconds: float = 0.0
     build_dir: str = ""
+    notes: list = field(default_factory=list)
 
     def used(self, kind: str) -> int | None:
         return self.utilization.get(kind, {}).get("used")
@@ -244,8 +245,16 @@ def _explain_failure(build_dir: Path, name: str, family: str, board: str) -> Syn
     return SynthError(f"the FPGA toolchain failed for {board}; see {build_dir / 'build.log'}")
 
 
+def _abc9_crash(yosys_log: Path) -> bool:
+    if not yosys_log.exists():
+        return False
+    tail = yosys_log.read_text(errors="replace")[-20000:]
+    return "ERROR: Assert" in tail and "ABC" in tail.rsplit("Executing", 1)[-1]
+
+
 def synthesize(top, spec, build_dir, name: str = "top", seed: int | None = None,
-               require_timing: bool = True, quiet: bool = False) -> SynthResult:
+               require_timing: bool = True, quiet: bool = False,
+               extra_synth_opts: list[str] | None = None) -> SynthResult:
     """Build `top` (an Elaboratable using the platform's resources) for board `spec`
     (boards.platforms.BoardSpec) in `build_dir`; return resource use and Fmax."""
     build_dir = Path(build_dir)
@@ -258,24 +267,37 @@ def synthesize(top, spec, build_dir, name: str = "top", seed: int | None = None,
     nextpnr_opts = ["--report", report_name, "--timing-allow-fail"]
     if seed is not None:
         nextpnr_opts += ["--seed", str(seed)]
-    overrides = {"nextpnr_opts": " ".join(nextpnr_opts)}
-    if spec.family == "ice40":
-        overrides["synth_opts"] = "-dsp"
+    synth_opts = ["-dsp"] if spec.family == "ice40" else []
+    synth_opts += extra_synth_opts or []
     log_path = build_dir / "build.log"
     log_path.write_text("")
+    notes = []
     start = time.monotonic()
-    try:
-        with _patched_environ(env), _output_to(log_path):
-            platform.build(top, name=name, build_dir=str(build_dir), do_program=False,
-                           **overrides)
-    except subprocess.CalledProcessError:
-        raise _explain_failure(build_dir, name, spec.family, spec.name) from None
-    except FileNotFoundError as exc:
-        raise ToolMissing(f"an FPGA tool is missing: {exc}") from None
-    except Exception as exc:
-        if type(exc).__name__ == "ToolNotFound":
-            raise ToolMissing(f"{exc}; install the YoWASP tools (./setup.sh)") from None
-        raise
+    for attempt in (1, 2):
+        overrides = {"nextpnr_opts": " ".join(nextpnr_opts),
+                     "synth_opts": " ".join(synth_opts)}
+        try:
+            with _patched_environ(env), _output_to(log_path):
+                platform.build(top, name=name, build_dir=str(build_dir), do_program=False,
+                               **overrides)
+            break
+        except subprocess.CalledProcessError:
+            if attempt == 1 and _abc9_crash(build_dir / f"{name}.rpt"):
+                # Yosys' ABC9 flow sometimes trips an internal assertion when reintegrating
+                # a large design; the classic ABC flow maps the same netlist
+                notes.append("yosys ABC9 mapping crashed; synthesized with -noabc9")
+                if not quiet:
+                    print(f"      note: {notes[-1]}", flush=True)
+                synth_opts = synth_opts + ["-noabc9"]
+                platform = spec.platform()
+                continue
+            raise _explain_failure(build_dir, name, spec.family, spec.name) from None
+        except FileNotFoundError as exc:
+            raise ToolMissing(f"an FPGA tool is missing: {exc}") from None
+        except Exception as exc:
+            if type(exc).__name__ == "ToolNotFound":
+                raise ToolMissing(f"{exc}; install the YoWASP tools (./setup.sh)") from None
+            raise
     seconds = time.monotonic() - start
 
     parsed = parse_nextpnr_report(build_dir / report_name, spec.family)
@@ -287,7 +309,7 @@ def synthesize(top, spec, build_dir, name: str = "top", seed: int | None = None,
                          package=platform.package, clock_mhz=clock, fmax_mhz=parsed["fmax_mhz"],
                          utilization=parsed["utilization"], cells=cells,
                          bitstream=str(bit) if bit.exists() else None, seconds=seconds,
-                         build_dir=str(build_dir))
+                         build_dir=str(build_dir), notes=notes)
     (build_dir / "synth_result.json").write_text(json.dumps(result.to_dict(), indent=2))
     if result.bitstream is None:
         raise SynthError(f"no bitstream was written ({bit}); see {log_path}")

@@ -1,0 +1,150 @@
+"""Host driver: talk to the board over a serial port with the framing protocol.
+
+    link = BoardLink("/dev/ttyUSB1", baud=115200)
+    link.info()                      # {"version", "C", "record_words", "fingerprint"}
+    rec = link.infer(model, x)       # x: int8 [32, 101] -> decoded result record
+
+Features of a .wav are computed on the host (`clip_features`): load_wav -> MFCC -> quantized
+with the export's input format. The heavy modules are imported only when needed.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from sparknet_hw.errors import UserError
+from sparknet_hw.rtl.record import record_fields
+
+from . import protocol as P
+
+
+class LinkError(UserError):
+    """No (usable) answer from the board."""
+
+
+class BoardErrorFrame(UserError):
+    """The board answered with an error frame."""
+
+    def __init__(self, code: int):
+        self.code = code
+        super().__init__(f"the board rejected the frame: {P.error_name(code)} (code {code})")
+
+
+def open_serial(port: str, baud: int, timeout: float = 0.1):
+    try:
+        import serial
+    except ImportError:
+        raise UserError("pyserial is not installed: .venv/bin/pip install pyserial") from None
+    try:
+        return serial.serial_for_url(port, baudrate=baud, timeout=timeout)
+    except (serial.SerialException, OSError, ValueError) as exc:
+        raise LinkError(f"cannot open serial port {port}: {exc}; is the board plugged in? "
+                        f"(iCEBreaker: the second FTDI channel, usually /dev/ttyUSB1)") from None
+
+
+class BoardLink:
+    """One request, one answer frame. `ser` is anything with write(), read(n),
+    reset_input_buffer() (pyserial); give it directly for tests."""
+
+    def __init__(self, port: str | None = None, baud: int = 115200, timeout: float = 5.0,
+                 ser=None):
+        self.port = port or "<serial>"
+        self.baud = baud
+        self.timeout = timeout
+        self.ser = ser if ser is not None else open_serial(port, baud)
+        self.decoder = P.FrameDecoder()
+
+    def close(self) -> None:
+        close = getattr(self.ser, "close", None)
+        if close:
+            close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def transact(self, frame: bytes, timeout: float | None = None) -> P.Frame:
+        if hasattr(self.ser, "reset_input_buffer"):
+            self.ser.reset_input_buffer()
+        self.decoder = P.FrameDecoder()
+        self.ser.write(frame)
+        if hasattr(self.ser, "flush"):
+            self.ser.flush()
+        limit = time.monotonic() + (self.timeout if timeout is None else timeout)
+        while time.monotonic() < limit:
+            data = self.ser.read(max(1, getattr(self.ser, "in_waiting", 0) or 1))
+            if not data:
+                continue
+            try:
+                frames = self.decoder.feed(data)
+            except P.ProtocolError as exc:
+                raise LinkError(f"garbled answer from the board on {self.port}: {exc}; "
+                                f"check the baud rate ({self.baud})") from None
+            if frames:
+                return frames[0]
+        got = self.decoder.pending() + self.decoder.skipped
+        raise LinkError(f"no answer from the board on {self.port} within "
+                        f"{self.timeout if timeout is None else timeout:g} s "
+                        f"({got} stray bytes); is the bitstream loaded and the baud rate "
+                        f"({self.baud}) the one it was built for?")
+
+    def frame_seconds(self, n_bytes: int) -> float:
+        return 10 * n_bytes / self.baud
+
+    def _answer(self, frame: P.Frame, decode):
+        try:
+            if frame.type == P.T_ERROR:
+                raise BoardErrorFrame(P.error_code(frame))
+            return decode(frame)
+        except P.ProtocolError as exc:
+            raise LinkError(f"unexpected answer from {self.port}: {exc} (is this a SparkNet "
+                            f"board? a loopback echoes the request)") from None
+
+    def info(self) -> dict:
+        return self._answer(self.transact(P.encode_info()), P.decode_info)
+
+    def infer(self, model: dict, features) -> dict:
+        request = P.encode_infer(features, model["features"], model["frames"])
+        n_words = len(record_fields(model))
+        budget = self.timeout + self.frame_seconds(len(request) + 4 * n_words + 5)
+        return self._answer(self.transact(request, budget),
+                            lambda frame: P.decode_result(model, frame))
+
+
+def quantize(model: dict, mfcc) -> np.ndarray:
+    """Float MFCC [32, 101] -> the export's int8 input (quant.features if present, else
+    round half to even with the export's input frac, clamped)."""
+    try:
+        from sparknet_hw.quant.features import quantize_features
+    except ImportError:
+        quantize_features = None
+    if quantize_features is not None:
+        return np.asarray(quantize_features(mfcc, model)).astype(np.int64)
+    inp = model["input"]
+    q = np.rint(np.asarray(mfcc, np.float32) * np.float32(2.0 ** inp["frac"]))
+    return np.clip(q, inp["lo"], inp["hi"]).astype(np.int64)
+
+
+def clip_features(model: dict, path) -> np.ndarray:
+    """int features [32, 101] of one clip: a .wav (MFCC on the host) or a .npy of features
+    (float MFCC are quantized, integers are used as they are)."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: no such file")
+    if path.suffix.lower() == ".npy":
+        try:
+            x = np.load(path, allow_pickle=False)
+        except (ValueError, OSError) as exc:
+            raise UserError(f"{path}: not a readable .npy file ({exc})") from None
+        if x.shape != (model["features"], model["frames"]):
+            raise UserError(f"{path}: features have shape {x.shape}, expected "
+                            f"({model['features']}, {model['frames']})")
+        return quantize(model, x) if np.issubdtype(x.dtype, np.floating) else x.astype(np.int64)
+    from sparknet_hw.audio import load_wav
+    from sparknet_hw.features import mfcc
+
+    return quantize(model, mfcc(load_wav(path)))

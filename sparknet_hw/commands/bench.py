@@ -1,0 +1,53 @@
+"""`bench`: the performance table for C = 4, 8, 16 (iCEBreaker UP5K) and 32 (ULX3S ECP5-25F)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ..errors import UserError
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "bench", help="performance table: cycles, resources, Fmax, latency per width",
+        description="For each width, build (export, Verilog, verification on real clips, "
+                    "synthesis) and tabulate params, dense MACs, cycles, PE utilization, skip "
+                    "ratio, LUTs, DSPs, BRAM, Fmax, latency, and latency with zero skipping "
+                    "off. Finished rows are cached under --out; --refresh rebuilds them.")
+    p.add_argument("--C", type=int, action="append", default=None,
+                   help="width to run (repeatable; default 4, 8, 16, 32)")
+    p.add_argument("--board", default=None,
+                   help="board for every width (default: iCEBreaker for C <= 16, ULX3S for 32)")
+    p.add_argument("--clips", type=int, default=4,
+                   help="real clips simulated per width (default 4)")
+    p.add_argument("--simulator", choices=["verilator", "icarus"], default="verilator")
+    p.add_argument("--no-synth", action="store_true", help="simulation figures only")
+    p.add_argument("--refresh", action="store_true", help="ignore cached rows")
+    p.add_argument("--out", type=Path, default=Path("build") / "bench",
+                   help="where the per-width builds go (default build/bench)")
+    p.add_argument("--json", action="store_true", help="print the rows as JSON")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from ..boards.platforms import resolve
+    from ..pipeline import BENCH_TARGETS, WIDTHS, format_bench, run_bench
+
+    widths = args.C or [c for c, _ in BENCH_TARGETS]
+    for c in widths:
+        if c not in WIDTHS:
+            raise UserError(f"unsupported width C={c}: SparkNet is defined for C in "
+                            f"{list(WIDTHS)}")
+    if args.board is not None:
+        resolve(args.board)                     # unknown board: one-line error up front
+    default = dict(BENCH_TARGETS)
+    targets = [(c, args.board or default[c]) for c in widths]
+    if args.clips < 1:
+        raise UserError("--clips must be at least 1")
+    rows = run_bench(targets, args.out, args.clips, args.simulator, not args.no_synth,
+                     args.refresh, quiet=args.json)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        print(format_bench(rows))
+    return 1 if any(r.get("mismatches") for r in rows) else 0

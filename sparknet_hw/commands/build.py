@@ -1,0 +1,54 @@
+"""`build`: export -> Verilog -> cocotb verification -> bitstream -> report (sparknet_hw/pipeline.py)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "build", help="export, generate, verify and synthesize the accelerator for a board",
+        description="The whole flow for one width: the integer export, the accelerator "
+                    "Verilog and the board design (UART + framing), cocotb verification "
+                    "against the golden model on real clips, synthesis + place and route + "
+                    "bitstream (YoWASP), and report.json / report.md / plots in the build "
+                    "directory.")
+    p.add_argument("--C", type=int, default=8, help="network width: 4, 8, 16 or 32 (default 8)")
+    p.add_argument("--board", default=None,
+                   help="icebreaker (default), ulx3s or orangecrab")
+    p.add_argument("--device", default=None,
+                   help="a bare chip instead of a board, PART-PACKAGE: e.g. up5k-sg48, "
+                        "hx8k-ct256, 25k-cabga256, 85k-cabga381")
+    p.add_argument("--clock-mhz", type=float, default=None,
+                   help="clock of a --device build (default 12 MHz iCE40, 25 MHz ECP5)")
+    p.add_argument("--checkpoint", type=Path, default=None,
+                   help="fixed-point (QAT) checkpoint to export (default: the shipped export)")
+    p.add_argument("--export", type=Path, default=None, help="an export file to build")
+    p.add_argument("--out", type=Path, default=None,
+                   help="build directory (default build/sparknet_C{N}_{board})")
+    p.add_argument("--simulator", choices=["verilator", "icarus"], default="verilator",
+                   help="cocotb simulator for verification (default verilator)")
+    p.add_argument("--inputs", type=Path, default=None,
+                   help=".npy of N x 32 x 101 features to verify on (default: the shipped "
+                        "real test clips)")
+    p.add_argument("--clips", type=int, default=None, help="verify on the first N clips only")
+    p.add_argument("--pes", type=int, default=None,
+                   help="PE lanes (power of two <= 16; default 8 on iCE40, 16 on ECP5)")
+    p.add_argument("--no-skip", action="store_true", help="build without zero skipping")
+    p.add_argument("--baud", type=int, default=115200, help="UART baud rate (default 115200)")
+    p.add_argument("--seed", type=int, default=None, help="simulation seed")
+    p.add_argument("--no-synth", action="store_true", help="stop after verification")
+    p.add_argument("--force", action="store_true", help="replace an existing build directory")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from ..pipeline import BuildOptions, run_build
+
+    opts = BuildOptions(C=args.C, board=args.board, device=args.device,
+                        clock_mhz=args.clock_mhz, checkpoint=args.checkpoint,
+                        export=args.export, out=args.out, simulator=args.simulator,
+                        inputs=args.inputs, clips=args.clips, synth=not args.no_synth,
+                        force=args.force, baud=args.baud, pes=args.pes,
+                        zero_skip=not args.no_skip, seed=args.seed)
+    report = run_build(opts).report
+    return 0 if report["mismatches"] == 0 else 1
