@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass, field
 
 from amaranth import Elaboratable, Module, Mux, Signal
+from amaranth.lib import io
 from amaranth.build import Attrs, Clock, Pins, Resource
 
 from sparknet_hw.errors import UserError
@@ -112,31 +113,49 @@ def supported_devices() -> list[str]:
     return ice40 + ecp5
 
 
+DEVICE_HELP = ("iCE40: up5k-sg48, up3k-sg48, hx8k|hx4k|hx1k|lp8k-ct256, hx4k|hx1k-tq144; "
+               "ECP5: [um-|um5g-]12k|25k|45k|85k-cabga256|cabga381|csfbga285 "
+               "(LFE5U-25F-CABGA256 style also works)")
+
+
+def _parse_device(device: str):
+    """-> ("ice40" | "ecp5", part key, package key), or None."""
+    text = device.strip().lower()
+    m = re.fullmatch(r"(?:ice40)?([a-z]+\d+k?)-([a-z]+\d+)", text)
+    if m and m.group(1) in _ICE40_PARTS:
+        return "ice40", m.group(1), m.group(2)
+    m = re.fullmatch(r"(?:lfe5(um5g|um|u)-|(um5g|um)-)?(\d+)(?:k|f|kf)-([a-z]+\d+)", text)
+    if m:
+        variant = m.group(1) or m.group(2) or "u"
+        part = ("" if variant == "u" else f"{variant}-") + f"{m.group(3)}k"
+        if part in _ECP5_PARTS:
+            return "ecp5", part, m.group(4)
+    return None
+
+
 def device_spec(device: str, clock_mhz: float | None = None) -> BoardSpec:
     """A bare-device platform from a string like `up5k-sg48` or `25k-CABGA256`."""
-    text = device.strip().lower()
-    text = re.sub(r"^(ice40|lfe5u-?|ecp5-?)", "", text)
-    match = re.fullmatch(r"(.+)-([a-z]+\d+)", text)
-    if not match:
-        raise BoardError(f"unknown device {device!r}; use PART-PACKAGE, e.g. up5k-sg48 or "
-                         f"25k-cabga256 (supported: {', '.join(supported_devices())})")
-    part, package = match.groups()
-    part = part.rstrip("f") if part.endswith("kf") else part
-    if part in _ICE40_PARTS and package in _ICE40_PACKAGES:
+    parsed = _parse_device(device)
+    if parsed is None:
+        raise BoardError(f"unknown device {device!r}; use PART-PACKAGE ({DEVICE_HELP})")
+    family, part, package = parsed
+    if family == "ice40":
+        if package not in _ICE40_PACKAGES:
+            raise BoardError(f"device {device!r}: unknown iCE40 package {package!r} "
+                             f"({DEVICE_HELP})")
         amaranth_pkg, pins, parts = _ICE40_PACKAGES[package]
         if part not in parts:
             raise BoardError(f"device {device!r}: {_ICE40_PARTS[part]} does not come in a "
-                             f"{package.upper()} package (supported: "
-                             f"{', '.join(supported_devices())})")
-        family, part_name = "ice40", _ICE40_PARTS[part]
+                             f"{package.upper()} package here ({DEVICE_HELP})")
+        part_name = _ICE40_PARTS[part]
         io_attrs = Attrs(IO_STANDARD="SB_LVCMOS")
-    elif part in _ECP5_PARTS and package in _ECP5_PACKAGES:
-        amaranth_pkg, pins = _ECP5_PACKAGES[package]
-        family, part_name = "ecp5", _ECP5_PARTS[part]
-        io_attrs = Attrs(IO_TYPE="LVCMOS33")
     else:
-        raise BoardError(f"unknown device {device!r} (supported: "
-                         f"{', '.join(supported_devices())})")
+        if package not in _ECP5_PACKAGES:
+            raise BoardError(f"device {device!r}: unknown ECP5 package {package!r} "
+                             f"({DEVICE_HELP})")
+        amaranth_pkg, pins = _ECP5_PACKAGES[package]
+        part_name = _ECP5_PARTS[part]
+        io_attrs = Attrs(IO_TYPE="LVCMOS33")
     freq = float(clock_mhz or DEFAULT_CLOCK_MHZ[family])
     if not 1 <= freq <= 500:
         raise BoardError(f"clock {freq} MHz is out of range (1..500 MHz)")
@@ -197,8 +216,10 @@ class BoardTop(Elaboratable):
     def elaborate(self, platform):
         m = Module()
         m.submodules.core = core = self.core
-        uart = platform.request("uart", 0)
-        m.d.comb += [core.rx.eq(uart.rx.i), uart.tx.o.eq(core.tx)]
+        uart = platform.request("uart", 0, dir="-")
+        m.submodules.uart_rx = rx = io.Buffer("i", uart.rx)
+        m.submodules.uart_tx = tx = io.Buffer("o", uart.tx)
+        m.d.comb += [core.rx.eq(rx.i), tx.o.eq(core.tx)]
         # code = class + 1 once a result is out, 0 before: for boards with only an RGB LED
         code = Signal(5)
         m.d.comb += code.eq(Mux(core.leds[LED_VALID], core.leds[LED_CLASS] + 1, 0))
@@ -207,8 +228,9 @@ class BoardTop(Elaboratable):
             bit = code[int(what[4:])] if what.startswith("code") else core.leds[_LED_BITS[what]]
             for res_name, number, sub in pins:
                 if (res_name, number) not in requested:
-                    requested[res_name, number] = platform.request(res_name, number)
+                    requested[res_name, number] = platform.request(res_name, number, dir="-")
                 res = requested[res_name, number]
-                port = getattr(res, sub) if sub else res
-                m.d.comb += port.o.eq(bit)
+                buf = io.Buffer("o", getattr(res, sub) if sub else res)
+                m.submodules[f"{what}_{res_name}{number}{sub or ''}"] = buf
+                m.d.comb += buf.o.eq(bit)
         return m

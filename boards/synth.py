@@ -252,6 +252,16 @@ def _abc9_crash(yosys_log: Path) -> bool:
     return "ERROR: Assert" in tail and "ABC" in tail.rsplit("Executing", 1)[-1]
 
 
+def _classic_abc_flow(family: str, synth_opts: list[str]) -> tuple[list[str], str]:
+    """synth_* options and a script_after_synth that replace the abc9 step by `abc -lut 4`."""
+    if family == "ice40":
+        return synth_opts + ["-noabc9"], None
+    # Yosys >= 0.5x: synth_ecp5 is synth_lattice, whose map_luts step is always abc9
+    return (synth_opts + ["-run", ":map_luts"],
+            "techmap -map +/lattice/latches_map.v; abc -lut 4 -dress; clean; "
+            "synth_ecp5 -run map_cells:")
+
+
 def synthesize(top, spec, build_dir, name: str = "top", seed: int | None = None,
                require_timing: bool = True, quiet: bool = False,
                extra_synth_opts: list[str] | None = None) -> SynthResult:
@@ -269,6 +279,7 @@ def synthesize(top, spec, build_dir, name: str = "top", seed: int | None = None,
         nextpnr_opts += ["--seed", str(seed)]
     synth_opts = ["-dsp"] if spec.family == "ice40" else []
     synth_opts += extra_synth_opts or []
+    after_synth = None
     log_path = build_dir / "build.log"
     log_path.write_text("")
     notes = []
@@ -276,6 +287,8 @@ def synthesize(top, spec, build_dir, name: str = "top", seed: int | None = None,
     for attempt in (1, 2):
         overrides = {"nextpnr_opts": " ".join(nextpnr_opts),
                      "synth_opts": " ".join(synth_opts)}
+        if after_synth:
+            overrides["script_after_synth"] = after_synth
         try:
             with _patched_environ(env), _output_to(log_path):
                 platform.build(top, name=name, build_dir=str(build_dir), do_program=False,
@@ -283,12 +296,12 @@ def synthesize(top, spec, build_dir, name: str = "top", seed: int | None = None,
             break
         except subprocess.CalledProcessError:
             if attempt == 1 and _abc9_crash(build_dir / f"{name}.rpt"):
-                # Yosys' ABC9 flow sometimes trips an internal assertion when reintegrating
-                # a large design; the classic ABC flow maps the same netlist
-                notes.append("yosys ABC9 mapping crashed; synthesized with -noabc9")
+                # Yosys' ABC9 LUT mapping sometimes trips an internal assertion when it
+                # reintegrates a large design; map the LUTs with the classic ABC instead
+                synth_opts, after_synth = _classic_abc_flow(spec.family, synth_opts)
+                notes.append("yosys ABC9 LUT mapping crashed; LUTs mapped with classic ABC")
                 if not quiet:
                     print(f"      note: {notes[-1]}", flush=True)
-                synth_opts = synth_opts + ["-noabc9"]
                 platform = spec.platform()
                 continue
             raise _explain_failure(build_dir, name, spec.family, spec.name) from None

@@ -1,0 +1,87 @@
+"""Bad input to build / bench / run: one-line errors, exit code 2, nothing half-built."""
+import json
+
+from sparknet_hw import cli
+
+
+def fails(capsys, *argv, match, warnings=False):
+    code = cli.main(list(argv))
+    err = capsys.readouterr().err.strip()
+    assert code == 2, err
+    if warnings:                                    # e.g. "no shipped export" before the error
+        err = err.splitlines()[-1]
+    assert err.startswith("error: ") and "Traceback" not in err, err
+    assert len(err.splitlines()) == 1, err
+    assert match in err, err
+    return err
+
+
+def test_build_rejects_bad_options(capsys, tmp_path):
+    out = ["--out", str(tmp_path / "b")]
+    fails(capsys, "build", "--board", "nosuch", *out, match="unknown board 'nosuch'")
+    fails(capsys, "build", "--device", "up9k-sg48", *out, match="unknown device")
+    fails(capsys, "build", "--device", "up5k-ct256", *out, match="does not come in")
+    fails(capsys, "build", "--board", "ulx3s", "--device", "25k-cabga256", *out,
+          match="not both")
+    fails(capsys, "build", "--C", "5", *out, match="unsupported width C=5")
+    fails(capsys, "build", "--export", str(tmp_path / "none.json"), *out,
+          match="no such export file")
+    fails(capsys, "build", "--inputs", str(tmp_path / "none.npy"), *out,
+          match="no such inputs file")
+    fails(capsys, "build", "--baud", "4000000", *out, match="too fast")
+    fails(capsys, "build", "--clock-mhz", "50", *out, match="only applies to --device")
+    assert not (tmp_path / "b").exists()             # nothing was started
+
+
+def test_build_rejects_checkpoint_of_wrong_width(capsys, tmp_path):
+    import torch
+
+    from sparknet_hw.checkpoint import save_checkpoint
+
+    ckpt = save_checkpoint(tmp_path / "c4.pt", "qat", 4, {"w": torch.zeros(1)})
+    fails(capsys, "build", "--C", "8", "--checkpoint", str(ckpt), "--out",
+          str(tmp_path / "b"), match="checkpoint has C=4 but C=8 was asked for")
+    fails(capsys, "build", "--C", "8", "--checkpoint", str(tmp_path / "nope.pt"), "--out",
+          str(tmp_path / "b"), match="no such checkpoint file")
+    float_ckpt = save_checkpoint(tmp_path / "f8.pt", "float", 8, {"w": torch.zeros(1)})
+    fails(capsys, "build", "--C", "8", "--checkpoint", str(float_ckpt), "--out",
+          str(tmp_path / "b"), match="a qat one is needed")
+
+
+def test_build_refuses_existing_out_dir(capsys, tmp_path):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "notes.txt").write_text("keep me")
+    fails(capsys, "build", "--out", str(out), match="already exists; pass --force")
+    fails(capsys, "build", "--out", str(out), "--force",
+          match="not a sparknet build directory")
+    assert (out / "notes.txt").read_text() == "keep me"
+
+
+def test_bench_and_run_reject_bad_options(capsys, tmp_path):
+    fails(capsys, "bench", "--C", "6", match="unsupported width C=6")
+    fails(capsys, "bench", "--board", "nosuch", match="unknown board")
+    wav = tmp_path / "a.wav"
+    fails(capsys, "run", "--port", "/dev/ttyNOSUCH0", str(wav), match="no such file")
+    wav.write_bytes(b"RIFF")
+    fails(capsys, "run", "--port", "/dev/ttyNOSUCH0", str(wav),
+          match="cannot open serial port /dev/ttyNOSUCH0")
+    fails(capsys, "run", "--port", "loop://", "--baud", "0", str(wav),
+          match="--baud must be positive")
+
+
+def test_build_failed_stage_is_named_and_report_not_written(capsys, tmp_path, monkeypatch):
+    """A stage that fails names itself; earlier outputs stay, no report is presented."""
+    from sparknet_hw import pipeline
+
+    def broken(plan, exp, rtl):
+        raise pipeline.BuildError("simulated disagreement")
+
+    monkeypatch.setattr(pipeline, "stage_verify", broken)
+    out = tmp_path / "b"
+    err = fails(capsys, "build", "--C", "4", "--out", str(out), "--no-synth",
+                match="stage 3/5 'verify' failed", warnings=True)
+    assert "simulated disagreement" in err and "finished stages: export, rtl" in err
+    assert (out / "sparknet_export.json").is_file() and (out / "sparknet_accel.v").is_file()
+    assert not (out / "report.json").exists() and not (out / "report.md").exists()
+    assert json.loads((out / "sparknet_export.json").read_text())["C"] == 4

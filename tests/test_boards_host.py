@@ -1,0 +1,150 @@
+"""Host driver and `run` command against an emulated board on a fake serial port."""
+import json
+
+import numpy as np
+import pytest
+
+from sparknet_hw import cli
+from sparknet_hw.boards import host
+from sparknet_hw.boards import protocol as P
+from sparknet_hw.quant import golden
+from sparknet_hw.quant.random_export import random_export
+from sparknet_hw.rtl.record import record_fields
+
+
+class FakeBoard:
+    """A pyserial-like object that answers like the board: the record from the golden model
+    (hardware counters 0), errors for bad frames."""
+
+    def __init__(self, model, fingerprint=None, corrupt_answer=False):
+        self.model = model
+        self.fingerprint = P.export_fingerprint(model) if fingerprint is None else fingerprint
+        self.corrupt_answer = corrupt_answer
+        self.rx = bytearray()
+        self.tx = bytearray()
+        self.requests = []
+
+    def write(self, data):
+        self.rx += data
+        while len(self.rx) >= 5:
+            start = self.rx.find(bytes([P.SYNC]))
+            if start < 0:
+                self.rx.clear()
+                return
+            del self.rx[:start]
+            length = self.rx[2] | self.rx[3] << 8
+            if len(self.rx) < length + 5:
+                return
+            frame = bytes(self.rx[:length + 5])
+            del self.rx[:length + 5]
+            self.tx += self.answer(frame)
+
+    def answer(self, frame):
+        ftype, payload = frame[1], frame[4:-1]
+        self.requests.append(ftype)
+        if P.crc8(frame[1:-1]) != frame[-1]:
+            return P.encode_frame(P.T_ERROR, bytes([P.E_CHECKSUM]))
+        if ftype == P.T_INFO:
+            n = len(record_fields(self.model))
+            return P.encode_frame(P.T_INFO_REPLY, P.info_payload(self.model["C"], n,
+                                                                 self.fingerprint))
+        if ftype != P.T_INFER:
+            return P.encode_frame(P.T_ERROR, bytes([P.E_TYPE]))
+        x = np.frombuffer(payload, np.int8).reshape(101, 32).T
+        g = golden.run(self.model, x)
+        words = {f"logit{k}": int(v) & 0xFFFFFFFF for k, v in enumerate(g["logits"])}
+        words["class"] = g["class"]
+        words.update({f"gate_count{f}": int(v) for f, v in enumerate(g["gate_counts"])})
+        words["cycles"] = 12345
+        body = b"".join(words.get(n, 0).to_bytes(4, "little") for n in record_fields(self.model))
+        out = P.encode_frame(P.T_RESULT, body)
+        if self.corrupt_answer:
+            out = out[:-1] + bytes([out[-1] ^ 1])
+        return out
+
+    def read(self, n=1):
+        data, self.tx[:] = bytes(self.tx[:n]), self.tx[n:]
+        return data
+
+    @property
+    def in_waiting(self):
+        return len(self.tx)
+
+    def reset_input_buffer(self):
+        self.tx.clear()
+
+
+@pytest.fixture
+def model():
+    return random_export(4, seed=2)
+
+
+def test_link_info_and_infer_decode_against_golden(model):
+    board = FakeBoard(model)
+    link = host.BoardLink(ser=board, timeout=0.5)
+    info = link.info()
+    assert info["C"] == 4 and info["fingerprint"] == P.export_fingerprint(model)
+    x = np.random.default_rng(1).integers(-128, 128, (32, 101))
+    rec = link.infer(model, x)
+    g = golden.run(model, x)
+    assert rec["logits"] == g["logits"].tolist()
+    assert rec["class"] == g["class"] and rec["gate_counts"] == g["gate_counts"].tolist()
+    assert rec["cycles"] == 12345
+    assert board.requests == [P.T_INFO, P.T_INFER]
+
+
+def test_link_errors(model):
+    link = host.BoardLink(ser=FakeBoard(model, corrupt_answer=True), timeout=0.5)
+    with pytest.raises(host.LinkError, match="garbled answer"):
+        link.infer(model, np.zeros((32, 101), int))
+    silent = FakeBoard(model)
+    silent.write = lambda data: None
+    with pytest.raises(host.LinkError, match="no answer from the board"):
+        host.BoardLink(ser=silent, timeout=0.2).info()
+    board = FakeBoard(model)
+    link = host.BoardLink(ser=board, timeout=0.5)
+    with pytest.raises(host.BoardErrorFrame, match="unknown frame type"):
+        link._answer(link.transact(P.encode_frame(0x55, b"")), P.decode_info)
+
+
+def test_loopback_port_is_reported_not_crashed(model):
+    link = host.BoardLink("loop://", timeout=0.5)     # pyserial loopback echoes the request
+    with pytest.raises(host.LinkError, match="unexpected answer"):
+        link.info()
+
+
+def test_clip_features_from_wav_and_npy(tmp_path, model):
+    import soundfile as sf
+
+    t = np.arange(16000) / 16000
+    sf.write(tmp_path / "tone.wav", 0.3 * np.sin(2 * np.pi * 440 * t), 16000)
+    x = host.clip_features(model, tmp_path / "tone.wav")
+    assert x.shape == (32, 101) and x.min() >= -128 and x.max() <= 127
+    np.save(tmp_path / "f.npy", np.full((32, 101), 0.5, np.float32))
+    assert (host.clip_features(model, tmp_path / "f.npy") == 4).all()   # 0.5 * 2**3
+    np.save(tmp_path / "bad.npy", np.zeros((3, 3)))
+    with pytest.raises(host.UserError, match="shape"):
+        host.clip_features(model, tmp_path / "bad.npy")
+
+
+def test_run_command_end_to_end(tmp_path, model, monkeypatch, capsys):
+    from sparknet_hw.quant.export import write_export
+
+    export = write_export(model, tmp_path)
+    clips = []
+    for i in range(2):
+        x = np.random.default_rng(i).integers(-128, 128, (32, 101)).astype(np.int8)
+        np.save(tmp_path / f"c{i}.npy", x)
+        clips.append(str(tmp_path / f"c{i}.npy"))
+    board = FakeBoard(model)
+    monkeypatch.setattr(host, "open_serial", lambda port, baud, timeout=0.1: board)
+    code = cli.main(["run", "--port", "/dev/fake", "--export", str(export), "--json", *clips])
+    out = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert code == 0 and len(out) == 2
+    assert all(o["golden_match"] for o in out)
+    # a board built from another export: warned, golden check skipped, still decoded
+    monkeypatch.setattr(host, "open_serial",
+                        lambda port, baud, timeout=0.1: FakeBoard(model, fingerprint=1))
+    code = cli.main(["run", "--port", "/dev/fake", "--export", str(export), clips[0]])
+    cap = capsys.readouterr()
+    assert code == 0 and "fingerprint differs" in cap.err and "class" in cap.out
