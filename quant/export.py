@@ -19,7 +19,7 @@ from sparknet_hw.model import N_FEATURES, N_FRAMES
 from .accumulators import annotate_acc_bits
 from .export_format import EXPORT_FILENAME, FORMAT, VERSION, validate
 from .qat_model import QuantSparkNet, load_qat_checkpoint
-from .random_export import LABELS
+from sparknet_hw.data.labels import LABELS
 
 QONNX_FILENAME = "sparknet_qonnx.onnx"
 FLOAT_EXACT_BITS = 24     # float32 represents every integer below 2**24 exactly

@@ -134,3 +134,17 @@ def test_saved_and_reloaded_checkpoint_exports_the_same(tmp_path):
         {k: v for k, v in export.items() if k != "source"}
     x = torch.from_numpy(inputs_for(export, seed=1)[:32])
     assert torch.equal(load_qat_checkpoint(path).integer_logits(x), model.integer_logits(x))
+
+
+@pytest.mark.skipif(os.environ.get("SPARKNET_SLOW") != "1",
+                    reason="exhaustive variant (200,000 inputs, ~7 CPU-minutes): set SPARKNET_SLOW=1")
+@pytest.mark.parametrize("C", [4, 8, 16, 32])
+def test_golden_equals_brevitas_exhaustive(C):
+    """Every weight/activation width pair 4..8, 2,000 inputs per model, full traces on 200."""
+    for wb in range(4, 9):
+        for ab in range(4, 9):
+            model = small_qat_model(C, wb, ab, seed=C * 100 + wb * 10 + ab, train_steps=5)
+            export = export_model(model)
+            x = np.concatenate([inputs_for(export, seed=s) for s in range(15)])[:2000]
+            assert verify(model, export, x)["mismatches"] == 0, (C, wb, ab)
+            assert verify(model, export, x[::10], full=True)["mismatches"] == 0, (C, wb, ab)
