@@ -126,14 +126,16 @@ def _train_batches(train_data, x, y, recipe: QATRecipe, gen):
 
 def quantize(float_source, train_data, val_data, weight_bits: int = 8, act_bits: int = 8,
              epochs: int | None = None, out=None, recipe: QATRecipe | None = None,
-             progress: bool = True, log=print) -> tuple[QuantSparkNet, dict]:
+             progress: bool = True, log=print,
+             input_bits: int | None = None) -> tuple[QuantSparkNet, dict]:
     """QAT-fine-tune a float SparkNet (checkpoint path or model) at the given bit widths.
 
     train_data / val_data: FeatureDataset-like objects (.features, .labels, optionally
     .waveforms) or (features [N, 32, 101], labels [N]) pairs. Saves the best epoch (integer
     validation accuracy) as a "qat" checkpoint at `out` if given. Returns (model, summary).
+    input_bits: width of the quantized MFCC input (default act_bits).
     """
-    check_bits(weight_bits, act_bits)
+    check_bits(weight_bits, act_bits, input_bits)
     recipe = copy.copy(recipe) if recipe is not None else QATRecipe()
     if epochs is not None:
         recipe.epochs = epochs
@@ -147,7 +149,8 @@ def quantize(float_source, train_data, val_data, weight_bits: int = 8, act_bits:
     vx, vy = _xy(val_data)
 
     float_val = evaluate(fmodel, vx, vy)
-    model = QuantSparkNet.from_float(fmodel, weight_bits, act_bits, calib_steps=recipe.calib_steps)
+    model = QuantSparkNet.from_float(fmodel, weight_bits, act_bits, calib_steps=recipe.calib_steps,
+                                     input_bits=input_bits)
     calib = [x[torch.randperm(len(y), generator=gen)[:recipe.batch_size]]
              for _ in range(min(recipe.calib_steps, max(1, math.ceil(len(y) / recipe.batch_size))))]
     model.calibrate(calib)
@@ -202,6 +205,7 @@ def quantize(float_source, train_data, val_data, weight_bits: int = 8, act_bits:
     model.load_state_dict(best_state)
     model.eval()
     summary = {"C": model.C, "weight_bits": weight_bits, "act_bits": act_bits,
+               "input_bits": model.input_bits,
                "float_checkpoint": float_path, "best_epoch": best["epoch"],
                "validation": {"float": _strip(float_val), "ptq": _strip(ptq_val),
                               "qat": {k: v for k, v in best.items() if k != "epoch"}},

@@ -4,7 +4,7 @@ Built from a float SparkNet with every BatchNorm folded into the conv before it,
 no BN. All scales are powers of two (Brevitas FixedPoint quantizers), so every rescale of the
 integer model (docs/integer-model.md) is a shift:
 
-    x ─ QuantIdentity (signed, act_bits)                                   input features
+    x ─ QuantIdentity (signed, input_bits = act_bits unless set)           input features
     per block:  depthwise QuantConv1d (per-channel PoT weight scale, no bias)
                 ─ QuantIdentity (signed)                                   d
                 pointwise QuantConv1d (+ Int32Bias)
@@ -45,8 +45,11 @@ class BitWidthError(UserError):
     pass
 
 
-def check_bits(weight_bits: int, act_bits: int) -> None:
-    for name, bits in (("weight", weight_bits), ("activation", act_bits)):
+def check_bits(weight_bits: int, act_bits: int, input_bits: int | None = None) -> None:
+    pairs = [("weight", weight_bits), ("activation", act_bits)]
+    if input_bits is not None:
+        pairs.append(("input", input_bits))
+    for name, bits in pairs:
         if not isinstance(bits, int) or bits not in BIT_WIDTHS:
             raise BitWidthError(f"unsupported {name} bit width {bits}: the fixed-point SparkNet "
                                 f"supports {BIT_WIDTHS.start}..{BIT_WIDTHS.stop - 1} bits")
@@ -160,13 +163,18 @@ class QuantSparkNet(nn.Module):
     """
 
     def __init__(self, C: int = 8, weight_bits: int = 8, act_bits: int = 8,
-                 n_classes: int = N_CLASSES, calib_steps: int = DEFAULT_CALIB_STEPS):
+                 n_classes: int = N_CLASSES, calib_steps: int = DEFAULT_CALIB_STEPS,
+                 input_bits: int | None = None):
         super().__init__()
         self.C = check_width(C)
-        check_bits(weight_bits, act_bits)
+        input_bits = act_bits if input_bits is None else input_bits
+        check_bits(weight_bits, act_bits, input_bits)
         self.weight_bits, self.act_bits, self.n_classes = weight_bits, act_bits, n_classes
+        self.input_bits = input_bits
         self.calib_steps = calib_steps
-        self.input_quant = _signed_act(act_bits, calib_steps)
+        # the MFCC input has its own width: with 4..6-bit activations, 8-bit input features
+        # (input lo/hi in the export) keep far more accuracy; the default is act_bits
+        self.input_quant = _signed_act(input_bits, calib_steps)
         chans = [N_FEATURES] + [C] * len(BLOCKS)
         self.blocks = nn.ModuleList(
             QuantBlock(chans[i], chans[i + 1], k, res, weight_bits, act_bits, calib_steps)
@@ -182,15 +190,18 @@ class QuantSparkNet(nn.Module):
     def config(self) -> dict:
         """Everything needed (with the state dict) to rebuild this model."""
         return {"C": self.C, "weight_bits": self.weight_bits, "act_bits": self.act_bits,
+                "input_bits": self.input_bits,
                 "n_classes": self.n_classes, "calib_steps": self.calib_steps}
 
     # ---------------------------------------------------------------- construction
     @classmethod
     def from_float(cls, model: SparkNet, weight_bits: int = 8, act_bits: int = 8,
-                   calib_steps: int = DEFAULT_CALIB_STEPS) -> "QuantSparkNet":
+                   calib_steps: int = DEFAULT_CALIB_STEPS,
+                   input_bits: int | None = None) -> "QuantSparkNet":
         """Copy a float SparkNet, BN folded; the classifier takes gate counts, so its weight
         is the float weight / T (mean over time then linear == counts then linear / T)."""
-        q = cls(model.C, weight_bits, act_bits, model.classifier.out_features, calib_steps)
+        q = cls(model.C, weight_bits, act_bits, model.classifier.out_features, calib_steps,
+                input_bits)
         p = folded_float_params(model)
         with torch.no_grad():
             for qb, fb in zip(q.blocks, p["blocks"]):
@@ -308,7 +319,8 @@ def _acc_int(qt) -> torch.Tensor:
 def build_from_config(config: dict) -> QuantSparkNet:
     return QuantSparkNet(config["C"], config["weight_bits"], config["act_bits"],
                          config.get("n_classes", N_CLASSES),
-                         config.get("calib_steps", DEFAULT_CALIB_STEPS))
+                         config.get("calib_steps", DEFAULT_CALIB_STEPS),
+                         config.get("input_bits"))
 
 
 def load_qat_model(payload: dict, path="checkpoint") -> QuantSparkNet:

@@ -70,7 +70,8 @@ def test_export_rejects_a_float_checkpoint(files, capsys):
 
 
 @pytest.mark.parametrize("flag,bits", [("--weight-bits", 3), ("--weight-bits", 9),
-                                       ("--act-bits", 3), ("--act-bits", 9)])
+                                       ("--act-bits", 3), ("--act-bits", 9),
+                                       ("--input-bits", 3), ("--input-bits", 9)])
 def test_unsupported_bit_widths(files, capsys, flag, bits):
     fails(capsys, ["quantize", "--checkpoint", files["float"], "--data", files["dir"],
                    flag, bits, "--out", files["dir"] / "x.pt"], f"bit width {bits}", "4..8")

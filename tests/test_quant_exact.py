@@ -89,6 +89,16 @@ def test_golden_equals_brevitas_exactly(C, bits):
     assert full["mismatches"] == 0, full
 
 
+def test_eight_bit_input_with_four_bit_activations():
+    model = small_qat_model(16, 4, 4, seed=7, train_steps=3, input_bits=8)
+    export = export_model(model)
+    assert (export["input"]["lo"], export["input"]["hi"], export["act_bits"]) == (-128, 127, 4)
+    assert export["blocks"][0]["dw"]["hi"] == 7
+    x = inputs_for(export, seed=11)
+    assert verify(model, export, x)["mismatches"] == 0
+    assert verify(model, export, x[::4], full=True)["mismatches"] == 0
+
+
 @pytest.mark.parametrize("C,bits", [(8, 8), (16, 4)])
 def test_input_quantization_matches_brevitas(C, bits):
     model, export = model_and_export(C, bits)
