@@ -130,9 +130,9 @@ class QuantBlock(nn.Module):
             # the stats-collection phase (where each call has its own scale) also works
             y = self.out_act(_value(p) + _value(r))
         if trace is not None:
-            trace.update({prefix + "in": a, prefix + "dw_acc": dw, prefix + "dw": d, prefix + "pw_acc": pw,
-                          prefix + "res_acc": res, prefix + "pw": p, prefix + "res": r,
-                          prefix + "out": y})
+            trace.update({prefix + "in": a, prefix + "dw_acc": dw, prefix + "dw": d,
+                          prefix + "pw_acc": pw, prefix + "res_acc": res, prefix + "pw": p,
+                          prefix + "res": r, prefix + "out": y})
         return y
 
 
