@@ -96,6 +96,34 @@ def flip_weight_word(verilog: str, index: int = 0) -> str:
     return verilog[:match.start()] + f"{match.group(1)}{value:0{digits}x};" + verilog[match.end():]
 
 
+def icarus_fixup(verilog: str) -> str:
+    """Make Yosys' Verilog evaluate every combinational block at time 0 under Icarus.
+
+    Yosys relies on `reg \\$auto... = 0;` changing at time 0 to trigger its `always @*`
+    blocks, and emits one-line `always @*` statements without any trigger: Icarus runs
+    neither before an input changes, so signals driven from never-changing registers stay X.
+    Here the trigger regs change at #1 and every one-line block reads a per-module kick reg.
+    """
+    verilog = re.sub(r"reg (\\\$auto\$verilog_backend\.cc:\d+:dump_module\$\d+ ) = 0;",
+                     r"reg \1; initial #1 \1 = 1'b0;", verilog)
+    verilog = re.sub(r"^(module [^;]*;\n)", r"\1  reg \\icarus_kick ; initial #1 \\icarus_kick  = 1'b0;\n",
+                     verilog, flags=re.M)
+    lines = verilog.split("\n")
+    out = []
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        if line.strip() == "always @*" and i + 1 < len(lines) and lines[i + 1].rstrip().endswith(";") \
+                and not lines[i + 1].strip().startswith("begin"):
+            out.append(line + " begin if (\\icarus_kick ) begin end " + lines[i + 1].strip() + " end")
+            i += 2
+            continue
+        out.append(line)
+        i += 1
+    verilog = "\n".join(out)
+    return verilog
+
+
 def build(verilog: str, simulator: str, waves: bool = False) -> Path:
     """Build (or reuse) the simulation binary for this Verilog; return its build dir."""
     from cocotb_tools.runner import get_runner
@@ -107,7 +135,7 @@ def build(verilog: str, simulator: str, waves: bool = False) -> Path:
         return bdir
     bdir.mkdir(parents=True, exist_ok=True)
     src = bdir / f"{TOP_NAME}.v"
-    src.write_text(verilog)
+    src.write_text(icarus_fixup(verilog) if simulator == "icarus" else verilog)
     runner = get_runner(simulator)
     kwargs = dict(sources=[src], hdl_toplevel=TOP_NAME, build_dir=bdir, waves=waves,
                   always=True, log_file=bdir / "build.log")
