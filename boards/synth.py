@@ -264,15 +264,18 @@ def _classic_abc_flow(family: str, synth_opts: list[str]) -> tuple[list[str], st
 
 def synthesize(top, spec, build_dir, name: str = "top", seed: int | None = None,
                require_timing: bool = True, quiet: bool = False,
-               extra_synth_opts: list[str] | None = None) -> SynthResult:
+               extra_synth_opts: list[str] | None = None,
+               classic_abc: bool = False) -> SynthResult:
     """Build `top` (an Elaboratable using the platform's resources) for board `spec`
     (boards.platforms.BoardSpec) in `build_dir`; return resource use and Fmax."""
     build_dir = Path(build_dir)
     build_dir.mkdir(parents=True, exist_ok=True)
     platform = spec.platform()
     env = toolchain_env(spec.family, spec.name)
-    if not quiet and not yowasp_cache_warm():
-        print(FIRST_RUN_NOTE, flush=True)
+    if not quiet:
+        print(f"      {FIRST_RUN_NOTE}" if not yowasp_cache_warm() else
+              "      (YoWASP tools are compiled and cached; a fresh machine spends ~30 s "
+              "compiling them on the first run)", flush=True)
     report_name = f"{name}.nextpnr.json"
     nextpnr_opts = ["--report", report_name, "--timing-allow-fail"]
     if seed is not None:
@@ -280,6 +283,8 @@ def synthesize(top, spec, build_dir, name: str = "top", seed: int | None = None,
     synth_opts = ["-dsp"] if spec.family == "ice40" else []
     synth_opts += extra_synth_opts or []
     after_synth = None
+    if classic_abc:
+        synth_opts, after_synth = _classic_abc_flow(spec.family, synth_opts)
     log_path = build_dir / "build.log"
     log_path.write_text("")
     notes = []
@@ -295,7 +300,7 @@ def synthesize(top, spec, build_dir, name: str = "top", seed: int | None = None,
                                **overrides)
             break
         except subprocess.CalledProcessError:
-            if attempt == 1 and _abc9_crash(build_dir / f"{name}.rpt"):
+            if attempt == 1 and not classic_abc and _abc9_crash(build_dir / f"{name}.rpt"):
                 # Yosys' ABC9 LUT mapping sometimes trips an internal assertion when it
                 # reintegrates a large design; map the LUTs with the classic ABC instead
                 synth_opts, after_synth = _classic_abc_flow(spec.family, synth_opts)

@@ -142,6 +142,8 @@ def prepare(opts: BuildOptions) -> Plan:
     if opts.clips is not None and opts.clips < 1:
         raise BuildError("--clips must be at least 1")
     pes = opts.pes or DEFAULT_PES[spec.family]
+    if not (1 <= pes <= 16 and pes & (pes - 1) == 0):
+        raise BuildError(f"--pes {pes}: the PE array needs a power of two from 1 to 16 lanes")
     hw = HwConfig(rows=1, cols=pes, zero_skip=opts.zero_skip)
     out = Path(opts.out) if opts.out else Path("build") / f"sparknet_C{opts.C}_{spec.name}"
     _check_out_dir(out, opts.force)

@@ -30,6 +30,7 @@ def test_build_rejects_bad_options(capsys, tmp_path):
           match="no such inputs file")
     fails(capsys, "build", "--baud", "4000000", *out, match="too fast")
     fails(capsys, "build", "--clock-mhz", "50", *out, match="only applies to --device")
+    fails(capsys, "build", "--pes", "6", *out, match="power of two")
     assert not (tmp_path / "b").exists()             # nothing was started
 
 

@@ -57,6 +57,17 @@ def test_report_parser_on_real_up5k_run(up5k_result):
     assert saved["utilization"] == r.utilization
 
 
+def test_ecp5_run_with_classic_abc_lut_mapping(tmp_path):
+    """An ECP5 build through the fallback flow used when Yosys' ABC9 step crashes."""
+    spec = resolve(device="25k-cabga256")
+    r = synth.synthesize(MulCounter(2), spec, tmp_path, quiet=True, classic_abc=True)
+    assert (r.device, r.package) == ("LFE5U-25F", "BG256")
+    assert r.total("luts") == 24288 and r.total("dsps") == 28 and r.total("brams") == 56
+    assert r.used("dsps") == 2 and 20 < r.used("luts") < 400 and r.ffs > 24
+    assert r.fmax_mhz > 25 and r.bitstream.endswith(".bit")
+    assert "abc -lut 4" in (tmp_path / "top.ys").read_text()
+
+
 def test_parsers_on_canned_text():
     report = {"fmax": {"clk": {"achieved": 40.5, "constraint": 25.0},
                        "por": {"achieved": 90.0, "constraint": 25.0}},
