@@ -33,7 +33,14 @@ def simulate_board(core, steps: list[dict], build_dir, simulator: str = "icarus"
     build_dir = Path(build_dir).resolve()
     build_dir.mkdir(parents=True, exist_ok=True)
     verilog = build_dir / f"{toplevel}.v"
-    verilog.write_text(board_verilog(core, toplevel))
+    text = board_verilog(core, toplevel)
+    if simulator == "icarus":
+        try:   # the simulation owner's fix-up of Yosys Verilog for Icarus' time-0 semantics
+            from sparknet_hw.sim.runner import icarus_fixup
+            text = icarus_fixup(text)
+        except ImportError:
+            pass
+    verilog.write_text(text)
     plan_path = build_dir / "board_plan.json"
     out_path = build_dir / "board_answers.json"
     if out_path.exists():
@@ -47,7 +54,8 @@ def simulate_board(core, steps: list[dict], build_dir, simulator: str = "icarus"
     runner = get_runner(simulator)
     # Icarus: the runner passes -g2012, under which Yosys' time-0 trigger of `always @*` blocks
     # (a reg with an initializer) never fires and combinational outputs of a state machine
-    # that stays in its reset state keep X/0; Verilog-2005 semantics (a later -g wins) do fire.
+    # that stays in its reset state keep X/0; Verilog-2005 semantics (a later -g wins) do
+    # fire. (icarus_fixup above covers the same; both are harmless together.)
     build_args = ["-g2005"] if simulator == "icarus" else []
     runner.build(sources=[verilog], hdl_toplevel=toplevel, build_dir=build_dir / simulator,
                  timescale=("1ns", "1ps"), build_args=build_args, always=True,
