@@ -25,8 +25,8 @@ from .config import Plan
 from .util import lowest_set, mul_const, popcount
 
 KIND_DW, KIND_PW, KIND_RES, KIND_HEAD = 0, 1, 2, 3
-PH_DW, PH_ONE, PH_IDLE, PH_DONE = 0, 1, 2, 3
-D_WAIT = 4   # cycles before step T's 1x1 work, so that d[:, T-1] has left the pipeline
+PH_DW, PH_ONE, PH_IDLE, PH_DONE, PH_PRE = 0, 1, 2, 3, 4
+D_LAT = 5    # cycles from a depthwise emit op to its d register / mask being readable
 
 
 def op_layout(plan: Plan) -> data.StructLayout:
@@ -59,6 +59,9 @@ class Sequencer(wiring.Component):
             "mask_x": In(W),                     # mask memories' read data (buffer X / B)
             "mask_b": In(W),
             "mask_addr": Out(range(plan.T + 1)),
+            "dwmask_x": In(W),                   # second read port: frames ahead (depthwise)
+            "dwmask_b": In(W),
+            "dwmask_addr": Out(range(plan.T + 2 * max(p.kernel for p in plan.passes) + 2)),
             "op": Out(op_layout(plan)),
             "busy": Out(1),
             "done": Out(1),
@@ -96,7 +99,7 @@ class Sequencer(wiring.Component):
         done = Signal()
         pass_ = Signal(range(npass + 1))
         s = Signal(range(T + 1))
-        phase = Signal(2)
+        phase = Signal(3)
         g = Signal(range(max(p.gin for p in plan.passes) + 1))
         k = Signal(range(max(p.kernel for p in plan.passes) + 1))
         og = Signal(range(max(p.n_og for p in plan.passes) + 1))
@@ -118,6 +121,47 @@ class Sequencer(wiring.Component):
 
         K, h = A_K[pass_], A_H[pass_]
         is_head = A_HEAD[pass_]
+        # depthwise zero skipping: per lane group, a window of "word non-zero" bits for the
+        # frames s-h .. s+h, shifted once per step from the mask memories' second read port
+        G = max(p.gin for p in plan.passes)
+        KM = max(p.kernel for p in plan.passes)
+        win = [Signal(KM, name=f"win{i}") for i in range(G)]
+        n_win = [Signal(KM, name=f"n_win{i}") for i in range(G)]
+        drem, n_drem = Signal(KM), Signal(KM)
+        dfirst, n_dfirst = Signal(), Signal()
+        since = [Signal(range(D_LAT + 1), name=f"since{b}", init=D_LAT) for b in range(2)]
+        for i in range(G):
+            m.d.comb += n_win[i].eq(win[i])
+            m.d.sync += win[i].eq(n_win[i])
+        m.d.comb += [n_drem.eq(drem), n_dfirst.eq(dfirst)]
+        m.d.sync += [drem.eq(n_drem), dfirst.eq(n_dfirst)]
+        dwm = Signal(W)
+        m.d.comb += dwm.eq(Mux(A_ISB[pass_], self.dwmask_b, self.dwmask_x))
+        dw_ok = Signal()                 # the frame read for the window exists (< T)
+        m.d.sync += dw_ok.eq(self.dwmask_addr < T)
+        km1 = Signal(range(KM))
+        m.d.comb += km1.eq(K - 1)
+        shifted = []
+        for i in range(G):
+            bit = Signal(name=f"nzword{i}")
+            m.d.comb += bit.eq(dw_ok & (dwm[i * P:(i + 1) * P] != 0))
+            sh = Signal(KM, name=f"win_shifted{i}")
+            m.d.comb += sh.eq((win[i] >> 1) | (bit.as_unsigned() << km1)[:KM])
+            shifted.append(sh)
+        win_arr = Array(win)
+
+        def taps_mask(sv):
+            lo = Signal(range(KM + 1))
+            hi = Signal(range(KM + 1))
+            m.d.comb += [lo.eq(Mux(sv >= h, 0, h - sv)),
+                         hi.eq(Mux(sv + K - 1 - h <= T - 1, K - 1, T - 1 - sv + h))]
+            return (((Const(1, KM + 1) << (hi + 1)) - 1) & ~((Const(1, KM + 1) << lo) - 1))[:KM]
+
+        vt = Signal(KM)
+        m.d.comb += vt.eq(taps_mask(s))
+        d_onehot, d_idx = lowest_set(drem)
+        drem_next = Signal(KM)
+        m.d.comb += drem_next.eq(drem & (drem - 1))
         mrd = Signal(W)
         m.d.comb += mrd.eq(Mux(A_ISB[pass_], self.mask_b, self.mask_x))
 
@@ -153,15 +197,20 @@ class Sequencer(wiring.Component):
                 seg_start(mask)
                 m.d.comb += n_amask.eq(mrd)
             with m.Elif(ns < T):
-                m.d.comb += [n_phase.eq(PH_DW), n_g.eq(0), n_k.eq(k_lo(ns, h))]
+                if skip:
+                    for i in range(G):
+                        m.d.comb += n_win[i].eq(shifted[i])
+                enter_dw_step(ns, shifted)
             with m.Else():  # step T: only the 1x1 work of frame T-1, after d[:, T-1] landed
-                m.d.comb += [n_phase.eq(PH_IDLE), n_k.eq(D_WAIT), n_og.eq(0), n_sub.eq(0)]
+                m.d.comb += [n_phase.eq(PH_IDLE), n_og.eq(0), n_sub.eq(0)]
 
         def enter_next_pass():
             nxt = pass_ + 1
-            m.d.comb += [n_pass.eq(nxt), n_s.eq(0), n_g.eq(0), n_k.eq(A_H[nxt]), n_og.eq(0),
-                         n_sub.eq(0)]
-            m.d.comb += n_phase.eq(Mux(A_HEAD[nxt], PH_IDLE, PH_DW))
+            m.d.comb += [n_pass.eq(nxt), n_s.eq(0), n_g.eq(0), n_og.eq(0), n_sub.eq(0)]
+            with m.If(A_HEAD[nxt]):
+                m.d.comb += n_phase.eq(PH_IDLE)
+            with m.Else():
+                start_pass_dw(None)
 
         def end_of_step():
             with m.If(s == T):
@@ -187,9 +236,15 @@ class Sequencer(wiring.Component):
         m.d.comb += issue.eq(running & ~stall & ((phase == PH_DW) | (phase == PH_ONE)))
         m.d.comb += [op.valid.eq(issue), op.pass_.eq(pass_)]
         with m.If(phase == PH_DW):
-            m.d.comb += [op.layer.eq(A_LDW[pass_]), op.kind.eq(KIND_DW), op.mac.eq(1),
-                         op.clear.eq(k == klo), op.emit.eq(k == khi), op.grp.eq(g), op.k.eq(k),
-                         op.u.eq(s + k - h), op.t.eq(s), op.bank.eq(s[0])]
+            m.d.comb += [op.layer.eq(A_LDW[pass_]), op.kind.eq(KIND_DW), op.grp.eq(g),
+                         op.t.eq(s), op.bank.eq(s[0])]
+            if skip:
+                m.d.comb += [op.mac.eq(drem != 0), op.clear.eq(dfirst),
+                             op.emit.eq(drem_next == 0), op.k.eq(d_idx),
+                             op.u.eq(s + d_idx - h)]
+            else:
+                m.d.comb += [op.mac.eq(1), op.clear.eq(k == klo), op.emit.eq(k == khi),
+                             op.k.eq(k), op.u.eq(s + k - h)]
         with m.Else():
             m.d.comb += [op.layer.eq(one_layer),
                          op.kind.eq(Mux(is_head, KIND_HEAD, Mux(sub, KIND_RES, KIND_PW))),
@@ -200,7 +255,8 @@ class Sequencer(wiring.Component):
 
         # counters' view of this cycle
         m.d.comb += [self.cyc_valid.eq(running & (phase != PH_DONE)),
-                     self.cyc_layer.eq(Mux(phase == PH_DW, A_LDW[pass_], one_layer))]
+                     self.cyc_layer.eq(Mux((phase == PH_DW) | (phase == PH_PRE), A_LDW[pass_],
+                                           one_layer))]
         if skip:
             zeros = Signal(range(W + 1))
             seg_cin = Mux(is_head | sub, C, Array([Const(p.c_in) for p in passes])[pass_])
@@ -213,22 +269,76 @@ class Sequencer(wiring.Component):
             del n_out
             with m.If(issue & (phase == PH_ONE) & first):
                 m.d.comb += self.skip_gated.eq(Mux(last_grp, lastv, zeros << plan.lg_p))
+            dzeros = Signal(range(KM + 1))
+            m.d.comb += dzeros.eq(popcount(vt) - popcount(drem))
+            d_last = Array([Const(p.gin - 1) for p in passes])[pass_] == g
+            d_lastv = Array([mul_const(dzeros, p.c_in - (p.gin - 1) * P) for p in passes])[pass_]
+            with m.If(issue & (phase == PH_DW) & dfirst):
+                m.d.comb += self.skip_gated.eq(Mux(d_last, d_lastv, dzeros << plan.lg_p))
+
+        for b in range(2):
+            with m.If(issue & (phase == PH_DW) & op.emit & (s[0] == b)):
+                m.d.sync += since[b].eq(0)
+            with m.Elif(since[b] != D_LAT):
+                m.d.sync += since[b].eq(since[b] + 1)
+        d_ready = Signal()
+        m.d.comb += d_ready.eq(Array(since)[prev_bank] == D_LAT)
+
+        def start_pass_dw(first_pass):
+            """Enter the depthwise of step 0 of a block pass (via the window preload)."""
+            if skip:
+                m.d.comb += [n_phase.eq(PH_PRE), n_k.eq(0)]
+                for i in range(G):
+                    m.d.comb += n_win[i].eq(0)
+            else:
+                m.d.comb += [n_phase.eq(PH_DW), n_k.eq(first_pass.half if first_pass else
+                                                       A_H[pass_ + 1])]
+
+        def enter_dw_step(sv, windows):
+            m.d.comb += [n_phase.eq(PH_DW), n_g.eq(0)]
+            if skip:
+                m.d.comb += [n_drem.eq(windows[0] & taps_mask(sv)), n_dfirst.eq(1)]
+            else:
+                m.d.comb += n_k.eq(k_lo(sv, h))
+
+        def enter_one_after_dw():
+            with m.If(d_ready):
+                m.d.comb += [n_phase.eq(PH_ONE), n_og.eq(0), n_sub.eq(0)]
+                seg_start(pw_mask)
+            with m.Else():
+                m.d.comb += [n_phase.eq(PH_IDLE), n_og.eq(0), n_sub.eq(0)]
 
         # next state
         with m.If(self.start & ~running):
             m.d.comb += [n_running.eq(1), n_done.eq(0), n_pass.eq(0), n_s.eq(0),
-                         n_phase.eq(PH_DW), n_g.eq(0), n_k.eq(passes[0].half), n_og.eq(0),
-                         n_sub.eq(0)]
+                         n_g.eq(0), n_og.eq(0), n_sub.eq(0)]
+            start_pass_dw(passes[0])
         with m.Elif(issue & (phase == PH_DW)):
-            with m.If(k != khi):
-                m.d.comb += n_k.eq(k + 1)
-            with m.Elif(g != A_GIN[pass_]):
-                m.d.comb += [n_g.eq(g + 1), n_k.eq(klo)]
-            with m.Elif(s == 0):
-                enter_next_step()
+            if skip:
+                with m.If(drem_next != 0):
+                    m.d.comb += [n_drem.eq(drem_next), n_dfirst.eq(0)]
+                with m.Elif(g != A_GIN[pass_]):
+                    m.d.comb += [n_g.eq(g + 1), n_drem.eq(win_arr[g + 1] & vt), n_dfirst.eq(1)]
+                with m.Elif(s == 0):
+                    enter_next_step()
+                with m.Else():
+                    enter_one_after_dw()
+            else:
+                with m.If(k != khi):
+                    m.d.comb += n_k.eq(k + 1)
+                with m.Elif(g != A_GIN[pass_]):
+                    m.d.comb += [n_g.eq(g + 1), n_k.eq(klo)]
+                with m.Elif(s == 0):
+                    enter_next_step()
+                with m.Else():
+                    enter_one_after_dw()
+        with m.Elif(running & (phase == PH_PRE)):
+            for i in range(G):
+                m.d.comb += n_win[i].eq(shifted[i])
+            with m.If(k == h):
+                enter_dw_step(Const(0), shifted)
             with m.Else():
-                m.d.comb += [n_phase.eq(PH_ONE), n_og.eq(0), n_sub.eq(0)]
-                seg_start(pw_mask)
+                m.d.comb += n_k.eq(k + 1)
         with m.Elif(issue & (phase == PH_ONE)):
             with m.If(~last_in_seg):
                 m.d.comb += [n_rem.eq(rem_next), n_first.eq(0)]
@@ -243,13 +353,12 @@ class Sequencer(wiring.Component):
         with m.Elif(running & (phase == PH_IDLE)):
             with m.If(is_head):
                 enter_next_step()
-            with m.Elif(k != 0):
-                m.d.comb += n_k.eq(k - 1)
-            with m.Else():
+            with m.Elif(d_ready):
                 m.d.comb += [n_phase.eq(PH_ONE), n_og.eq(0), n_sub.eq(0)]
                 seg_start(pw_mask)
 
         # mask memories are read one cycle ahead, for the frame of the next state's step
         m.d.comb += self.mask_addr.eq(Mux(A_HEAD[n_pass], n_s, Mux(n_s == 0, 0, n_s - 1)))
+        m.d.comb += self.dwmask_addr.eq(Mux(n_phase == PH_PRE, n_k, n_s + A_H[n_pass] + 1))
         m.d.comb += [self.busy.eq(running), self.done.eq(done)]
         return m

@@ -71,6 +71,7 @@ class SparkNetAccelerator(wiring.Component):
         w_rd, a_rd = wmem.read_port(), auxmem.read_port()
         x_rd, b_rd = xbuf.read_port(), bbuf.read_port()
         xm_rd, bm_rd = xmask.read_port(), bmask.read_port()
+        xm_rd2, bm_rd2 = xmask.read_port(), bmask.read_port()   # frames ahead, for depthwise skipping
         x_wr, b_wr = xbuf.write_port(), bbuf.write_port()
         xm_wr, bm_wr = xmask.write_port(granularity=P), bmask.write_port(granularity=P)
 
@@ -148,6 +149,8 @@ class SparkNetAccelerator(wiring.Component):
                      b_rd.addr.eq(mul_const(row, plan.gb) + col),
                      xm_rd.addr.eq(seq.mask_addr), bm_rd.addr.eq(seq.mask_addr)]
         m.d.comb += [seq.mask_x.eq(xm_rd.data), seq.mask_b.eq(bm_rd.data)]
+        m.d.comb += [xm_rd2.addr.eq(seq.dwmask_addr), bm_rd2.addr.eq(seq.dwmask_addr),
+                     seq.dwmask_x.eq(xm_rd2.data), seq.dwmask_b.eq(bm_rd2.data)]
 
         # ---------------- S1: operands ----------------
         OL = op_layout(plan)

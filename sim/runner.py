@@ -252,9 +252,12 @@ def make_report(model: dict, config: HwConfig, res: dict, simulator: str) -> dic
 
 def run_sim(export: dict, inputs, simulator: str = "verilator", hw_config: HwConfig | None = None,
             seed: int | None = None, waves: bool = False, mid_reset: bool = False,
-            gaps: bool = True, backpressure: bool = True, break_rtl: bool = False) -> dict:
+            gaps: bool = True, backpressure: bool = True, break_rtl: int | None = None) -> dict:
     """Generate the RTL for `export`, simulate it on `inputs` (N x 32 x T) and compare every
-    result with the golden model. Returns the report dict (see make_report)."""
+    result with the golden model. Returns the report dict (see make_report).
+
+    break_rtl: index of a weight memory word to invert in the generated Verilog (a
+    deliberately broken RTL, to show that the scoreboard catches it)."""
     model = validate(export)
     config = hw_config or HwConfig()
     build_plan(model, config)                     # HwConfigError before any simulator starts
@@ -267,8 +270,8 @@ def run_sim(export: dict, inputs, simulator: str = "verilator", hw_config: HwCon
         seed = int(env) if env else random.randrange(1 << 31)
     print(f"[sim] seed {seed} (set {SEED_ENV} to repeat)", flush=True)
     verilog = generate_verilog(model, config)
-    if break_rtl:
-        verilog = flip_weight_word(verilog, 0)
+    if break_rtl is not None:
+        verilog = flip_weight_word(verilog, int(break_rtl))
     bdir = build(verilog, simulator, waves)
     res = run_bench(bdir, simulator, model, clips, seed, waves=waves, mid_reset=mid_reset,
                     gaps=gaps, backpressure=backpressure)

@@ -25,26 +25,43 @@ def _fit_bias(acc_no_bias: np.ndarray, quantile: float, limit: int) -> list[int]
     return np.clip(np.round(b), -limit, limit).astype(np.int64).tolist()
 
 
+def _fit_shift(acc: np.ndarray, hi: int, axis=None) -> np.ndarray:
+    """Right shift that maps the 99th percentile of |acc| to about hi / 2."""
+    q = np.quantile(np.abs(acc), 0.99, axis=axis)
+    return np.clip(np.round(np.log2(np.maximum(q, 1) / max(hi / 2, 1))), 0, 24).astype(np.int64)
+
+
 def balanced_export(C: int, weight_bits: int = 8, act_bits: int = 8, seed: int = 0,
                     calib=None) -> dict:
+    """A random export whose shifts and biases are fitted on calibration clips: every layer
+    uses its output range and about half of the block outputs are zero; gates open
+    10..70 % of the time."""
     model = random_export(C, weight_bits, act_bits, seed=seed)
     if calib is None:
         calib = random_clips(model, 3, np.random.default_rng(seed + 1000), "uniform")
-    limit = 2 ** (weight_bits + act_bits + 2)
+    limit = 2 ** (weight_bits + act_bits + 6)
+
+    def run_all():
+        annotate_acc_bits(model)
+        return [golden.run(model, x) for x in calib]
+
     for i, block in enumerate(model["blocks"], start=1):
         parts = ["pw"] + (["res"] if block.get("res") is not None else [])
+        outs = run_all()
+        acc = np.concatenate([o[f"block{i}.dw_acc"] for o in outs], axis=1)
+        block["dw"]["shift"] = _fit_shift(acc, block["dw"]["hi"], axis=1).tolist()
         for part in parts:
             block[part]["bias"] = [0] * block["c_out"]
-        annotate_acc_bits(model)
-        outs = [golden.run(model, x) for x in calib]
+        outs = run_all()
         for part in parts:
             acc = np.concatenate([o[f"block{i}.{part}_acc"] for o in outs], axis=1)
             block[part]["bias"] = _fit_bias(acc, 0.5, limit)
-        annotate_acc_bits(model)
+            centred = acc + np.asarray(block[part]["bias"])[:, None]
+            block[part]["shift"] = int(_fit_shift(centred, block[part]["hi"]))
     head = model["head"]
     head["bias"] = [0] * len(head["bias"])
-    annotate_acc_bits(model)
-    acc = np.concatenate([golden.run(model, x)["head_acc"] for x in calib], axis=1)
+    outs = run_all()
+    acc = np.concatenate([o["head_acc"] for o in outs], axis=1)
     rng = np.random.default_rng(seed)
     q = rng.uniform(0.3, 0.9, size=acc.shape[0])      # gates open 10..70 % of the time
     head["bias"] = [int(np.clip(-np.round(np.quantile(acc[f], q[f])), -limit, limit))

@@ -73,6 +73,10 @@ def load_inputs(args, model, rng) -> np.ndarray:
         x = np.load(args.inputs, allow_pickle=False)
     except Exception as exc:  # noqa: BLE001 - any unreadable file is the user's to fix
         raise UserError(f"{args.inputs}: cannot read as .npy ({exc})") from None
+    if isinstance(x, np.lib.npyio.NpzFile):
+        if "features" not in x.files:
+            raise UserError(f"{args.inputs}: .npz without a 'features' array")
+        x = x["features"]
     if x.ndim == 2:
         x = x[None]
     if args.clips is not None:
