@@ -515,6 +515,9 @@ def run_build(opts: BuildOptions) -> ReportOut:
             log.write_text(f"stage {name} failed after {seconds:.1f} s\n\n"
                            + "".join(traceback.format_exception(exc)))
             done = ", ".join(outputs) or "none"
+            # a half-elaborated design leaves Amaranth "never used" warnings for exit time
+            import warnings
+            warnings.simplefilter("ignore")
             raise BuildError(f"stage {i}/{len(STAGES)} '{name}' failed after {seconds:.1f} s: "
                              f"{msg} (finished stages: {done}; their outputs are in "
                              f"{plan.out}; details in {log})") from None
