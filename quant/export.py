@@ -243,7 +243,11 @@ def export_qonnx(model_or_ckpt, out_dir) -> Path:
     execute_onnx. Needs the onnx and onnxoptimizer packages."""
     model, _ = _as_model(model_or_ckpt)
     try:
+        import warnings
         import onnxoptimizer  # noqa: F401  (Brevitas's ONNX export refuses to run without it)
+        with warnings.catch_warnings():   # brevitas.graph: "fast_hadamard_transform not found"
+            warnings.simplefilter("ignore", UserWarning)
+            import brevitas.graph  # noqa: F401
         from brevitas.export import export_qonnx as brevitas_export_qonnx
         from qonnx.core.modelwrapper import ModelWrapper
         from qonnx.util.cleanup import cleanup_model
