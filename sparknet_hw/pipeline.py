@@ -266,7 +266,7 @@ def load_clips(plan: Plan, model: dict):
         x = x[:opts.clips]
         labels = labels[:opts.clips] if labels is not None else None
         names = names[:opts.clips] if names is not None else None
-    from .sim.runner import quantize_inputs
+    from .sim import quantize_inputs
     q = quantize_inputs(model, x)
     if names is None:
         names = [f"clip{i}" for i in range(len(q))]
@@ -276,7 +276,7 @@ def load_clips(plan: Plan, model: dict):
 def stage_verify(plan: Plan, exp: ExportOut, rtl: RtlOut) -> VerifyOut:
     """cocotb simulation on real clips against the golden model (logits, class, gates)."""
     from .quant import golden
-    from .sim.runner import run_sim
+    from .sim import run_sim
 
     x, labels, names = load_clips(plan, exp.model)
     sim = run_sim(exp.model, x, simulator=plan.options.simulator, hw_config=plan.hw,
@@ -347,7 +347,7 @@ def build_report(plan: Plan, exp: ExportOut, ver: VerifyOut, syn: SynthOut,
         "latency_us": cycles / fmax if fmax else None,
         "latency_us_at_clock": cycles / plan.clock_mhz,
         "luts": used("luts"), "luts_total": total("luts"),
-        "ffs": res.ffs if res else None,
+        "ffs": res.ffs if res else None, "ffs_total": total("ffs"),
         "dsps": used("dsps"), "dsps_total": total("dsps"),
         "brams": used("brams"), "brams_total": total("brams"),
         "sprams": used("sprams"), "sprams_total": total("sprams"),
@@ -603,7 +603,7 @@ def bench_one(C: int, board: str, out: Path, clips: int, simulator: str, synth: 
         row["fmax_mhz"] = res.get("fmax_mhz")
     # the same clips without zero skipping: cycles only
     from .rtl import HwConfig
-    from .sim.runner import run_sim
+    from .sim import run_sim
     noskip = run_sim(exp.model, ver.inputs, simulator=simulator,
                      hw_config=HwConfig(rows=plan.hw.rows, cols=plan.hw.cols, zero_skip=False),
                      seed=seed)
