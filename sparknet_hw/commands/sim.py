@@ -40,7 +40,6 @@ def register(sub) -> None:
 
 def load_model(args) -> dict:
     from ..quant.export_format import load_export
-    from ..quant.random_export import random_export
     if args.export is not None:
         model = load_export(args.export)
         if args.C is not None and model["C"] != args.C:
@@ -56,9 +55,11 @@ def load_model(args) -> dict:
             model = load_export(shipped)
         else:
             print(f"warning: no shipped export {shipped.name}; using a RANDOM export "
-                  f"(quant.random_export, C={args.C}, int8) -- figures are not those of a "
-                  f"trained network", file=sys.stderr)
-            model = random_export(args.C, seed=0)
+                  f"(quant.random_export, C={args.C}, int8, shifts and biases fitted on the "
+                  f"shipped real clips) -- figures are not those of a trained network",
+                  file=sys.stderr)
+            from ..sim.stimuli import calibrated_export
+            model = calibrated_export(args.C)
     return model
 
 
