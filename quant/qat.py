@@ -158,12 +158,17 @@ def quantize(float_source, train_data, val_data, weight_bits: int = 8, act_bits:
     log(f"float (hard gate) validation accuracy {float_val['accuracy_hard_gate']:.4f}, "
         f"after calibration (PTQ, W{weight_bits}A{act_bits}) {ptq_val['accuracy']:.4f}")
 
-    params = list(model.parameters())
+    # the learned activation scales (log2 domain) get no weight decay (it would pull every
+    # scale towards 1) and, with SGD, a smaller step: their gradient sums over whole tensors
+    scales = [p for n, p in model.named_parameters() if "scaling_impl" in n]
+    others = [p for n, p in model.named_parameters() if "scaling_impl" not in n]
+    groups = [{"params": others, "weight_decay": recipe.weight_decay, "lr_scale": 1.0},
+              {"params": scales, "weight_decay": 0.0,
+               "lr_scale": 1.0 if recipe.optimizer == "adam" else 0.01}]
     if recipe.optimizer == "sgd":
-        opt = torch.optim.SGD(params, lr=recipe.lr, momentum=recipe.momentum,
-                              weight_decay=recipe.weight_decay)
+        opt = torch.optim.SGD(groups, lr=recipe.lr, momentum=recipe.momentum)
     elif recipe.optimizer == "adam":
-        opt = torch.optim.Adam(params, lr=recipe.lr, weight_decay=recipe.weight_decay)
+        opt = torch.optim.Adam(groups, lr=recipe.lr)
     else:
         raise ValueError(f"unknown optimizer {recipe.optimizer!r} (adam or sgd)")
     steps_per_epoch = math.ceil(len(y) / recipe.batch_size)
@@ -184,7 +189,7 @@ def quantize(float_source, train_data, val_data, weight_bits: int = 8, act_bits:
             lr = recipe.lr_final + 0.5 * (recipe.lr - recipe.lr_final) * (
                 1 + math.cos(math.pi * step / max(total, 1)))
             for group in opt.param_groups:
-                group["lr"] = lr
+                group["lr"] = lr * group["lr_scale"]
             logits, mu = model(xb)
             loss, ce = sparknet_loss(logits, mu, yb)
             opt.zero_grad()
