@@ -312,6 +312,18 @@ def stage_synth(plan: Plan, rtl: RtlOut) -> SynthOut:
     return SynthOut(result, bit)
 
 
+def export_accuracy(model: dict) -> float | None:
+    """The accuracy the export's source records (QAT validation), if any."""
+    src = model.get("source") or {}
+    acc = src.get("accuracy")
+    if isinstance(acc, dict):
+        acc = acc.get("qat") or acc.get("accuracy")
+    if acc is None:
+        val = src.get("validation") or {}
+        acc = (val.get("qat") or val.get("ptq") or {}).get("accuracy")
+    return float(acc) if isinstance(acc, (int, float)) else None
+
+
 def build_report(plan: Plan, exp: ExportOut, ver: VerifyOut, syn: SynthOut,
                  timings: dict) -> dict:
     sim = ver.sim
@@ -341,7 +353,7 @@ def build_report(plan: Plan, exp: ExportOut, ver: VerifyOut, syn: SynthOut,
         "layer_cycles": {k: v["cycles"] / n for k, v in sim.get("layers", {}).items()},
         "accuracy": ver.accuracy,
         "accuracy_clips": len(ver.labels) if ver.labels is not None else 0,
-        "export_accuracy": (exp.model.get("source") or {}).get("accuracy"),
+        "export_accuracy": export_accuracy(exp.model),
         "clock_mhz": plan.clock_mhz,
         "fmax_mhz": fmax,
         "latency_us": cycles / fmax if fmax else None,
@@ -433,8 +445,8 @@ def format_markdown(r: dict) -> str:
              f"**{r['mismatches']} mismatches** against the integer golden model "
              f"(logits, class, gate counts).",
              f"Accuracy on these clips: {_fmt(r['accuracy'], '.1%')} "
-             f"({r['accuracy_clips']} labelled clips; export's own figure: "
-             f"{_fmt(r['export_accuracy'])}).", "",
+             f"({r['accuracy_clips']} labelled clips; the export's validation accuracy: "
+             f"{_fmt(r['export_accuracy'], '.1%')}).", "",
              "## Performance (per inference)", "",
              "| figure | value |", "|---|---|",
              f"| cycles | {r['cycles']:,.0f} |",
