@@ -27,7 +27,8 @@ def register(sub) -> None:
                    help="final epochs with the hard STE gate (default half, at least 1)")
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=5e-4, help="Adam learning rate (cosine decay)")
-    p.add_argument("--optimizer", choices=("adam", "sgd"), default="adam")
+    p.add_argument("--optimizer", choices=("adam", "sgd"), default="adam",
+                   help="adam (default); BN is folded, so SGD needs a far smaller --lr")
     p.add_argument("--no-augment", action="store_true",
                    help="train on the stored features without waveform augmentation")
     p.add_argument("--seed", type=int, default=1948)
