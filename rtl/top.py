@@ -68,6 +68,9 @@ class SparkNetAccelerator(wiring.Component):
                                           init=[0] * (T * plan.gb))
         m.submodules.xmask = xmask = Memory(shape=unsigned(MX), depth=T, init=[0] * T)
         m.submodules.bmask = bmask = Memory(shape=unsigned(MB), depth=T, init=[0] * T)
+        db, gd = plan.dbits, -(-W // P)
+        m.submodules.dmem = dmem = Memory(shape=unsigned(P * db), depth=2 * gd, init=[0] * (2 * gd))
+        d_rd, d_wr = dmem.read_port(), dmem.write_port()
         w_rd, a_rd = wmem.read_port(), auxmem.read_port()
         x_rd, b_rd = xbuf.read_port(), bbuf.read_port()
         xm_rd, bm_rd = xmask.read_port(), bmask.read_port()
@@ -144,6 +147,7 @@ class SparkNetAccelerator(wiring.Component):
         is_dw0 = op.kind == KIND_DW
         row = Mux(is_dw0, op.u, op.t)
         col = Mux(is_dw0, op.grp, op.c >> plan.lg_p)
+        m.d.comb += d_rd.addr.eq(mul_const(op.bank, gd) + (op.c >> plan.lg_p))
         m.d.comb += [w_rd.addr.eq(waddr), a_rd.addr.eq(aaddr),
                      x_rd.addr.eq(mul_const(row, plan.gx) + col),
                      b_rd.addr.eq(mul_const(row, plan.gb) + col),
@@ -168,14 +172,14 @@ class SparkNetAccelerator(wiring.Component):
             v = Signal(signed(ab_), name=f"alane{p}")
             m.d.comb += v.eq(Mux(a_signed, raw.as_signed(), raw.as_unsigned()))
             lane_vals.append(v)
-        # d registers: two banks of W depthwise outputs, and their non-zero masks
-        dregs = [[Signal(signed(plan.dbits), name=f"d{b}_{c}") for c in range(W)] for b in range(2)]
+        # d memory: two banks (frame parity) of the depthwise outputs, P lanes a word; their
+        # non-zero masks stay in registers for the sequencer
         dmask = [Signal(W, name=f"dmask{b}") for b in range(2)]
         m.d.comb += [seq.dmask[0].eq(dmask[0]), seq.dmask[1].eq(dmask[1])]
-        d_arr = Array([Array(dregs[0]), Array(dregs[1])])
+        d_lanes = [d_rd.data[p * db:(p + 1) * db].as_signed() for p in range(P)]
         bcast = Signal(signed(ab_))
         with m.If(t1.kind == KIND_PW):
-            m.d.comb += bcast.eq(d_arr[t1.bank][t1.c])
+            m.d.comb += bcast.eq(Array(d_lanes)[t1.c[:plan.lg_p] if plan.lg_p else 0])
         with m.Else():
             m.d.comb += bcast.eq(Array(lane_vals)[t1.c[:plan.lg_p] if plan.lg_p else 0])
         A_NOUT = Array([Const(l.n_out) for l in layers])
@@ -232,12 +236,15 @@ class SparkNetAccelerator(wiring.Component):
                 m.d.sync += gate4.eq(pes.acc)
 
         # ---------------- S4: write back ----------------
-        # depthwise -> d registers
+        # depthwise -> d memory and masks
+        d_write = Signal()
+        m.d.comb += d_write.eq(t4.valid & (t4.kind == KIND_DW))
+        m.d.comb += [d_wr.addr.eq(mul_const(t4.bank, gd) + t4.grp),
+                     d_wr.data.eq(Cat(*[q4[p][:db] for p in range(P)])), d_wr.en.eq(d_write)]
         for b in range(2):
             for c in range(W):
-                with m.If(t4.valid & (t4.kind == KIND_DW) & (t4.bank == b)
-                          & (t4.grp == c // P)):
-                    m.d.sync += [dregs[b][c].eq(q4[c % P]), dmask[b][c].eq(q4[c % P] != 0)]
+                with m.If(d_write & (t4.bank == b) & (t4.grp == c // P)):
+                    m.d.sync += dmask[b][c].eq(q4[c % P] != 0)
         # pointwise of a residual block -> p hold
         A_HASRES = Array([Const(int(p.has_res)) for p in plan.passes])
         p_hold = Signal(data.ArrayLayout(signed(plan.rq_bits), P))
