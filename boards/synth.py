@@ -31,7 +31,14 @@ class ToolMissing(SynthError):
 
 
 class DoesNotFit(SynthError):
-    pass
+    def __init__(self, message: str, table: dict | None = None):
+        super().__init__(message)
+        self.table = table or {}        # nextpnr resource name -> (used, available)
+
+    def utilization(self, family: str) -> dict:
+        """What the design asked for, in SynthResult.utilization form."""
+        return {kind: {"used": self.table[name][0], "total": self.table[name][1], "name": name}
+                for kind, name in RESOURCE_NAMES[family].items() if name in self.table}
 
 
 class TimingFailed(SynthError):
@@ -234,7 +241,8 @@ def _explain_failure(build_dir: Path, name: str, family: str, board: str) -> Syn
                              for e in errors)
         if misfit:
             what = ", ".join(over) if over else (errors[0] if errors else "placement failed")
-            return DoesNotFit(f"the design does not fit {board} ({what}); {_advice(family)}")
+            return DoesNotFit(f"the design does not fit {board} ({what}); {_advice(family)}",
+                              table)
         if errors:
             return SynthError(f"place and route failed on {board}: {errors[0]} "
                               f"(log: {nextpnr_log})")

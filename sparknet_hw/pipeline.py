@@ -598,9 +598,14 @@ def bench_one(C: int, board: str, out: Path, clips: int, simulator: str, synth: 
     ver = stage_verify(plan, exp, rtl)
     timings["verify"] = time.monotonic() - start
     syn = SynthOut(None, None)
+    misfit = {}
     if synth:
+        from .boards.synth import DoesNotFit
         try:
             syn = stage_synth(plan, rtl)
+        except DoesNotFit as exc:
+            row["error"] = str(exc)
+            misfit = exc.utilization(plan.spec.family)
         except UserError as exc:
             row["error"] = str(exc)
     rep = build_report(plan, exp, ver, syn, timings)
@@ -610,6 +615,9 @@ def bench_one(C: int, board: str, out: Path, clips: int, simulator: str, synth: 
                                     "dsps_total", "brams", "brams_total", "sprams", "fmax_mhz",
                                     "clock_mhz", "latency_us", "latency_us_at_clock",
                                     "accuracy")})
+    for kind, u in misfit.items():             # what it would need, marked in the table
+        row[kind], row[f"{kind}_total"] = u["used"], u["total"]
+    row["fits"] = not misfit
     if synth and row["error"] and "misses the" in row["error"]:
         res = json.loads((out / "synth" / "synth_result.json").read_text())
         row["fmax_mhz"] = res.get("fmax_mhz")
@@ -667,9 +675,12 @@ def format_bench(rows: list[dict]) -> str:
         if "cycles" not in r:
             lines.append(f"{r['C']:>3} {r['board']:<11} failed: {r['error']}")
             continue
-        luts = f"{r['luts']}/{r['luts_total']}" if r.get("luts") is not None else "-"
-        dsps = f"{r['dsps']}/{r['dsps_total']}" if r.get("dsps") is not None else "-"
-        brams = f"{r['brams']}/{r['brams_total']}" if r.get("brams") is not None else "-"
+        def res(kind):
+            if r.get(kind) is None:
+                return "-"
+            over = "!" if r[kind] > (r.get(f"{kind}_total") or r[kind]) else ""
+            return f"{r[kind]}/{r[f'{kind}_total']}{over}"
+        luts, dsps, brams = res("luts"), res("dsps"), res("brams")
         lat = r.get("latency_us") or r.get("latency_us_at_clock")
         lat_ns = r.get("latency_us_noskip") or r.get("latency_us_noskip_at_clock")
         mark = "" if r.get("latency_us") else "*"
@@ -684,6 +695,7 @@ def format_bench(rows: list[dict]) -> str:
             notes.append(f"C={r['C']} {r['board']}: {r['mismatches']} MISMATCHES in simulation")
     lines.append("")
     lines.append("latency in us = cycles per inference / post-route Fmax; * = at the board "
-                 "clock (no Fmax: not synthesized or did not fit); no-skip = the same clips "
-                 "with zero skipping off (same Fmax assumed); skip = dense MACs not issued")
+                 "clock (no Fmax: not synthesized or did not fit); ! = more than the device "
+                 "has (does not fit); no-skip = the same clips with zero skipping off (same "
+                 "Fmax assumed); skip = dense MACs not issued")
     return "\n".join(lines + notes)

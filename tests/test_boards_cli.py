@@ -96,10 +96,11 @@ def test_bench_table_format():
            "luts_total": 5280, "dsps": 8, "dsps_total": 8, "brams": 20, "brams_total": 30,
            "fmax_mhz": 20.0, "latency_us": 450.0, "latency_us_noskip": 800.0,
            "clock_mhz": 12.0, "latency_us_at_clock": 750.0, "mismatches": 0, "error": None}
-    failed = dict(row, C=16, luts=None, fmax_mhz=None, latency_us=None,
+    failed = dict(row, C=16, luts=9000, fmax_mhz=None, latency_us=None,
                   latency_us_noskip=None, latency_us_noskip_at_clock=1500.0,
                   error="the design does not fit icebreaker (ICESTORM_LC 9000/5280)")
     text = pipeline.format_bench([row, failed, {"C": 32, "board": "ulx3s",
                                                 "error": "stage failed"}])
     assert "5000/5280" in text and "8/8" in text and "450" in text and "800" in text
+    assert "9000/5280!" in text
     assert "750*" in text and "does not fit icebreaker" in text and "failed: stage failed" in text

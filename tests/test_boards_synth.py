@@ -96,6 +96,8 @@ def test_does_not_fit_is_a_clear_error(tmp_path):
     msg = str(err.value)
     assert "does not fit" in msg and "ICESTORM_DSP 9/8" in msg
     assert "smaller PE array" in msg and "Traceback" not in msg
+    assert err.value.utilization("ice40")["dsps"] == {"used": 9, "total": 8,
+                                                      "name": "ICESTORM_DSP"}
 
 
 def test_missed_clock_is_a_clear_error(tmp_path):
