@@ -18,16 +18,6 @@ from sparknet_hw.quant.random_export import random_export
 from sparknet_hw.quant.testing import small_qat_model
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """Small tensors: one intra-op thread is fastest, and avoids OpenMP spinning when the
-    two cores are shared (pytest -n 2, other jobs)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def fits(values, bits):
     return values.min() >= -(1 << (bits - 1)) and values.max() <= (1 << (bits - 1)) - 1
 

@@ -19,16 +19,6 @@ from sparknet_hw.quant.qat_model import BitWidthError, QuantSparkNet, load_qat_c
 from sparknet_hw.quant.testing import small_qat_model
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """Small tensors: one intra-op thread is fastest, and avoids OpenMP spinning when the
-    two cores are shared (pytest -n 2, other jobs)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
     d = tmp_path_factory.mktemp("quant_errors")

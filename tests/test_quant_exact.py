@@ -2,13 +2,12 @@
 
 For every width C and bit widths 8 and 4, a small model is built here (random float SparkNet,
 BN folded, calibrated, a few QAT steps), exported, and run on random clips, random extremes,
-all-max / all-min / zero inputs (and real corpus features when they are on disk): the golden
+all-max / all-min / zero inputs and 16 shipped real corpus clips: the golden
 model's logits equal the Brevitas model's integer logits exactly, and so does every
-intermediate tensor. 8 models x 130 inputs = 1040 inputs.
+intermediate tensor. 8 models x 146 inputs = 1168 inputs.
 """
 import functools
 import os
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,19 +16,10 @@ import torch
 from sparknet_hw.quant import golden
 from sparknet_hw.quant.export import export_model, float_exact_bits, self_check_inputs, verify
 from sparknet_hw.quant.features import quantize_features
+from sparknet_hw.checkpoint import SHIPPED_DIR as SHIPPED_CHECKPOINTS
 from sparknet_hw.quant.testing import random_features, small_qat_model
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """Small tensors: one intra-op thread is fastest, and avoids OpenMP spinning when the
-    two cores are shared (pytest -n 2, other jobs)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-CORPUS = Path(os.environ.get("SPARKNET_CORPUS", "/work/corpus"))
 CASES = [(C, bits) for C in (4, 8, 16, 32) for bits in (8, 4)]
 _models = {}
 
@@ -43,16 +33,8 @@ def model_and_export(C, bits):
 
 @functools.lru_cache(maxsize=None)
 def real_features(n):
-    """A few float features from the offline corpus, or None when it is not there."""
-    if not any((CORPUS / ".cache").glob("test*.npz")):    # never compute a split here
-        return None
-    try:
-        from sparknet_hw.data.dataset import FeatureDataset
-        data = FeatureDataset(CORPUS, "test", augment=False)
-        x = np.asarray(data.features[:n], dtype=np.float32)
-    except Exception:       # the corpus is optional here; the data layer has its own tests
-        return None
-    return x if len(x) else None
+    """Real float MFCC clips of the offline corpus's test split, shipped with the package."""
+    return np.load(SHIPPED_CHECKPOINTS / "test_clips.npz")["features"][:n].astype(np.float32)
 
 
 def inputs_for(export, seed):
@@ -63,9 +45,7 @@ def inputs_for(export, seed):
          np.random.default_rng(seed).choice([lo, hi], size=(24, 32, 101)),  # random extremes
          np.random.default_rng(seed + 1).integers(export["input"]["lo"], export["input"]["hi"] + 1,
                                                   size=(15, 32, 101)) * step]
-    real = real_features(16)
-    if real is not None:
-        x.append(real)
+    x.append(real_features(16))
     return np.concatenate([np.asarray(a, dtype=np.float32) for a in x])
 
 

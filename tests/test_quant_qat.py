@@ -16,16 +16,6 @@ from sparknet_hw.quant.qat_model import (QuantSparkNet, _HardGateSTE, folded_flo
 from sparknet_hw.quant.testing import random_features, random_float_sparknet, small_qat_model
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """Small tensors: one intra-op thread is fastest, and avoids OpenMP spinning when the
-    two cores are shared (pytest -n 2, other jobs)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def float_forward_folded(p, x):
     """Float SparkNet from BN-folded weights (no BN), hard gate: (logits, head pre-act)."""
     from sparknet_hw.model import BLOCKS
