@@ -187,7 +187,6 @@ def build_plan(model: dict, config: HwConfig | None = None) -> Plan:
                f"block {i}: the accelerator expects a residual branch in blocks 2..4 only")
         _check(b["kernel"] // 2 + 1 >= 6,
                f"block {i}: depthwise kernel {b['kernel']} too short for the pipeline (>= 11)")
-    _check(names == [n for n in names], "")
 
     # value ranges of the stored tensors
     inp = model["input"]

@@ -4,7 +4,7 @@ buffer) and writes it with the word's non-zero lane mask into the mask memory.
 """
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Const, Module, Signal, signed, unsigned
+from amaranth.hdl import Cat, Const, Module, Signal, signed
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 

@@ -261,12 +261,10 @@ class Sequencer(wiring.Component):
             zeros = Signal(range(W + 1))
             seg_cin = Mux(is_head | sub, C, Array([Const(p.c_in) for p in passes])[pass_])
             m.d.comb += zeros.eq(seg_cin - popcount(rem))
-            n_out = Mux(is_head, plan.F, C)
             last_grp = og == A_NOG[pass_]
             lastv_c = C - (-(-C // P) - 1) * P
             lastv_f = plan.F - (-(-plan.F // P) - 1) * P
             lastv = Mux(is_head, mul_const(zeros, lastv_f), mul_const(zeros, lastv_c))
-            del n_out
             with m.If(issue & (phase == PH_ONE) & first):
                 m.d.comb += self.skip_gated.eq(Mux(last_grp, lastv, zeros << plan.lg_p))
             dzeros = Signal(range(KM + 1))

@@ -2,7 +2,7 @@
 DSPs are reserved for the PE lanes)."""
 from __future__ import annotations
 
-from amaranth.hdl import Const, Value
+from amaranth.hdl import Cat, Const
 
 
 def mul_const(x, k: int):
@@ -42,5 +42,4 @@ def lowest_set(v):
         for t in terms[1:]:
             bit = bit | t
         idx_bits.append(bit)
-    from amaranth.hdl import Cat
     return onehot, Cat(*idx_bits)

@@ -1,7 +1,6 @@
 """Gate unit and classifier (rtl/gate.py, rtl/classifier.py) against the golden model's
 z = head_acc > 0, n = sum_t z and logits = Wc n + Bc (argmax, lowest index on ties)."""
 import numpy as np
-from amaranth.hdl import Module
 from amaranth.sim import Simulator
 
 from sparknet_hw.quant import golden
