@@ -1,5 +1,8 @@
 """The whole board design (UART -> deframer -> accelerator -> framer -> UART) as Verilog under
-cocotb (Verilator with the real accelerator, Icarus with a stand-in), driven bit by bit on its rx pin with the host's own protocol code."""
+cocotb, driven bit by bit on its rx pin with the host's own protocol code: Verilator with the
+real accelerator (SPARKNET_BOARD_SIM=icarus runs it on Icarus: ~2 CPU-minutes), Icarus with
+a stand-in accelerator."""
+import os
 import shutil
 
 import numpy as np
@@ -46,7 +49,8 @@ def test_board_uart_accelerator_against_golden(tmp_path):
              {"send": P.encode_info()}]
     # Verilator: Icarus needs ~10 minutes for this clip behind a UART on 2 cores; the Icarus
     # run of the board top is test_board_uart_error_paths_standin below.
-    got = simulate_board(core, steps, tmp_path, simulator="verilator")["steps"]
+    simulator = os.environ.get("SPARKNET_BOARD_SIM", "verilator")
+    got = simulate_board(core, steps, tmp_path, simulator=simulator)["steps"]
     assert [s["errors"] for s in got] == [[]] * len(steps)
     info = P.decode_info(P.Frame(*got[0]["frames"][0]))
     assert info == {"version": P.PROTOCOL_VERSION, "C": 4, "record_words": core.n_words,
