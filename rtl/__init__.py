@@ -5,7 +5,7 @@
 """
 from __future__ import annotations
 
-from .config import HwConfig, HwConfigError, Plan, build_plan, dense_macs
+from .config import HwConfig, HwConfigError, Plan, build_plan, real_macs, thop_macs
 
 TOP_NAME = "sparknet_accel"
 
@@ -26,5 +26,5 @@ def __getattr__(name):
     raise AttributeError(name)
 
 
-__all__ = ["HwConfig", "HwConfigError", "Plan", "build_plan", "dense_macs", "generate_verilog",
+__all__ = ["HwConfig", "HwConfigError", "Plan", "build_plan", "real_macs", "thop_macs", "generate_verilog",
            "SparkNetAccelerator", "TOP_NAME"]

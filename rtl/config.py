@@ -319,8 +319,9 @@ def build_plan(model: dict, config: HwConfig | None = None) -> Plan:
                 logit_bits=logit_bits)
 
 
-def dense_macs(plan: Plan) -> dict:
-    """Dense MAC count of every layer (products with real operands; 'same' padding excluded)."""
+def real_macs(plan: Plan) -> dict:
+    """Products with real operands per layer ('same' padding taps excluded): what the hardware
+    counters add up to, issued + gated, for every PE layer."""
     T = plan.T
     out = {}
     for lay in plan.layers:
@@ -331,4 +332,14 @@ def dense_macs(plan: Plan) -> dict:
         else:
             out[lay.name] = lay.c_in * lay.n_out * T
     out["classifier"] = N_CLASSES * plan.F * T
+    return out
+
+
+def thop_macs(plan: Plan) -> dict:
+    """Dense MACs per layer in the convention of `info` (thop): a convolution counts
+    out_elements x (c_in / groups) x k, padding taps included; the classifier is the Linear
+    on the time mean, F x 12. The folded BatchNorms, which thop also counts, have no layer here."""
+    out = {lay.name: lay.c_in * (lay.kernel if lay.kind == "dw" else lay.n_out) * plan.T
+           for lay in plan.layers}
+    out["classifier"] = N_CLASSES * plan.F
     return out

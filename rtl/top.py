@@ -22,7 +22,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from .classifier import Classifier
-from .config import HwConfig, Plan, build_plan, dense_macs
+from .config import HwConfig, Plan, build_plan, real_macs
 from .counters import PerfCounters
 from .gate import GateUnit
 from .loader import InputLoader
@@ -95,7 +95,7 @@ class SparkNetAccelerator(wiring.Component):
                                                    plan.logit_bits, plan.cls_columns,
                                                    plan.cls_bias)
         m.submodules.loader = loader = InputLoader(P, lb, F, T, plan.gx, MX)
-        dense = dense_macs(plan)
+        dense = real_macs(plan)
         layer_bits = []
         for lay in layers:
             d = dense[lay.name]

@@ -22,7 +22,8 @@ import numpy as np
 
 from sparknet_hw.errors import UserError
 from sparknet_hw.quant.export_format import validate
-from sparknet_hw.rtl import TOP_NAME, HwConfig, build_plan, dense_macs, generate_verilog
+from sparknet_hw.rtl import TOP_NAME, HwConfig, build_plan, generate_verilog, real_macs,
+                           thop_macs
 from sparknet_hw.rtl.record import layer_names
 
 SIMULATORS = ("icarus", "verilator")
@@ -233,7 +234,7 @@ def run_bench(bdir: Path, simulator: str, model: dict, clips: np.ndarray, seed: 
 def make_report(model: dict, config: HwConfig, res: dict, simulator: str) -> dict:
     """The report: every figure from the hardware counters in the result records."""
     plan = build_plan(model, config)
-    dense = dense_macs(plan)
+    dense, real = thop_macs(plan), real_macs(plan)
     records = res["records"]
     n = len(records)
     names = layer_names(model)
@@ -242,16 +243,18 @@ def make_report(model: dict, config: HwConfig, res: dict, simulator: str) -> dic
         cyc = sum(r["layers"][name]["cycles"] for r in records)
         iss = sum(r["layers"][name]["issued"] for r in records)
         gat = sum(r["layers"][name]["gated"] for r in records)
-        dn = dense[name] * n
-        layers[name] = {"macs_dense": dn, "macs_issued": iss, "macs_gated": gat, "cycles": cyc,
-                        "zero_frac": (gat / dn) if dn else 0.0}
+        rn = real[name] * n
+        layers[name] = {"macs_dense": dense[name] * n, "macs_real": rn, "macs_issued": iss,
+                        "macs_gated": gat, "cycles": cyc, "zero_frac": (gat / rn) if rn else 0.0}
     cycles = sum(r["cycles"] for r in records)
     issued = sum(r["macs_issued"] for r in records)
     gated = sum(r["macs_gated"] for r in records)
-    pe_dense = sum(dense[name] for name in names if name != "classifier") * n
-    counter_errors = [f"{name}: issued + gated = {v['macs_issued'] + v['macs_gated']} != dense "
-                      f"{v['macs_dense']}" for name, v in layers.items()
-                      if v["macs_issued"] + v["macs_gated"] != v["macs_dense"]]
+    pe_names = [name for name in names if name != "classifier"]
+    # the counters must account for every real product of every layer, no more, no less
+    counter_errors = [f"{name}: issued + gated = {v['macs_issued'] + v['macs_gated']} != "
+                      f"{v['macs_real']} products with real operands"
+                      for name, v in layers.items()
+                      if v["macs_issued"] + v["macs_gated"] != v["macs_real"]]
     return {
         "simulator": simulator,
         "C": model["C"], "weight_bits": model["weight_bits"], "act_bits": model["act_bits"],
@@ -261,7 +264,8 @@ def make_report(model: dict, config: HwConfig, res: dict, simulator: str) -> dic
         "mismatch_details": res.get("details", [])[:20],
         "cycles": cycles,
         "cycles_per_inference": cycles / n if n else 0,
-        "macs_dense": pe_dense,
+        "macs_dense": sum(dense[name] for name in pe_names) * n,
+        "macs_real": sum(real[name] for name in pe_names) * n,
         "macs_issued": issued,
         "macs_gated": gated,
         "frames_skipped": sum(r["frames_skipped"] for r in records),

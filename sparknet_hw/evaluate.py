@@ -19,6 +19,32 @@ def per_class(matrix: np.ndarray) -> dict:
             for i in range(len(LABELS))}
 
 
+def voice_group(voice: str) -> str:
+    """Voices grouped for reporting: espeak by accent (its variants pooled), others as is."""
+    engine, name = voice.split(":", 1)
+    return f"{engine}:{name.split('+')[0]}" if engine == "espeak" else voice
+
+
+def per_voice(data_root, examples, labels, preds) -> dict | None:
+    """Accuracy per voice group of an offline corpus (None for other datasets)."""
+    import json
+    import os
+    manifest = os.path.join(os.fspath(data_root), "corpus.json")
+    try:
+        with open(manifest, encoding="utf-8") as fh:
+            speakers = json.load(fh).get("speakers")
+    except (OSError, ValueError):
+        return None
+    if not speakers:
+        return None
+    hits: dict[str, list[int]] = {}
+    for ex, y, p in zip(examples, labels, preds):
+        spk = os.path.basename(ex.path).split("_nohash_")[0] if ex.path else None
+        group = voice_group(speakers[spk]) if spk in speakers else "noise (_silence_)"
+        hits.setdefault(group, []).append(int(y == p))
+    return {g: {"accuracy": sum(h) / len(h), "samples": len(h)} for g, h in sorted(hits.items())}
+
+
 def evaluate_checkpoint(path, data_root, split: str = "test") -> dict:
     from .data.dataset import FeatureDataset
     payload = load_checkpoint(path)
@@ -36,6 +62,9 @@ def evaluate_checkpoint(path, data_root, split: str = "test") -> dict:
     result.update({"checkpoint": str(path), "kind": payload["kind"], "C": payload["C"],
                    "split": split, "labels": LABELS, "per_class": per_class(matrix),
                    "confusion": matrix.tolist()})
+    voices = per_voice(data_root, data.examples, labels, preds)
+    if voices is not None:
+        result["per_voice"] = voices
     return result
 
 
@@ -50,6 +79,10 @@ def format_report(result: dict) -> str:
     lines.append("per-class accuracy:")
     lines.append("  " + "  ".join(f"{k}={'n/a' if v is None else f'{100 * v:.1f}'}"
                                   for k, v in result["per_class"].items()))
+    if result.get("per_voice"):
+        lines.append("per-voice accuracy (offline corpus):")
+        lines.extend(f"  {g:<34} {100 * v['accuracy']:6.2f} %  ({v['samples']} clips)"
+                     for g, v in result["per_voice"].items())
     labels = [label.strip("_")[:5] for label in result["labels"]]
     lines.append("confusion (rows: true, columns: predicted):")
     lines.append("       " + "".join(f"{label:>6}" for label in labels))

@@ -263,6 +263,19 @@ def test_synth_layout_and_determinism(tmp_path):
             (16000, 1, 16000, "PCM_16")
     for split in ("train", "validation", "test"):
         assert split_counts(list_split(root, split)) == {name: 1 for name in LABELS}
+        for ex in list_split(root, split):      # every speaker hash maps back to its voice
+            if ex.path and "_background_noise_" not in ex.path:
+                spk = os.path.basename(ex.path).split("_nohash_")[0]
+                assert manifest["speakers"][spk] in flat[split]
+
+    from sparknet_hw.checkpoint import shipped_checkpoint
+    from sparknet_hw.evaluate import evaluate_checkpoint
+    result = evaluate_checkpoint(shipped_checkpoint(4, "float"), root, "test")
+    groups = result["per_voice"]
+    assert sum(g["samples"] for g in groups.values()) == result["samples"] == 12
+    assert "noise (_silence_)" in groups and any(k.startswith("flite:") for k in groups)
+    correct = sum(round(g["accuracy"] * g["samples"]) for g in groups.values())
+    assert correct == round(result["accuracy"] * result["samples"])
 
     c = synthesize(tmp_path / "c", per_class=3, seed=12, jobs=2, progress=False,
                    engines=("espeak", "flite"))

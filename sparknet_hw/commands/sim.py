@@ -89,13 +89,23 @@ def format_report(r: dict) -> str:
     lines = [f"SparkNet accelerator, C={r['C']} w{r['weight_bits']}a{r['act_bits']}, "
              f"{r['pes']} PEs, zero skipping {'on' if r['zero_skip'] else 'off'}, "
              f"{r['simulator']}, {r['inferences']} inference(s), seed {r['seed']}"]
-    lines.append(f"{'layer':<14}{'dense MACs':>12}{'issued':>12}{'gated':>12}{'cycles':>10}"
-                 f"{'zero in':>9}")
+    lines.append(f"{'layer':<14}{'dense MACs':>12}{'real':>12}{'issued':>12}{'gated':>12}"
+                 f"{'cycles':>10}{'zero in':>9}")
     for name, v in r["layers"].items():
-        lines.append(f"{name:<14}{v['macs_dense']:>12,}{v['macs_issued']:>12,}"
-                     f"{v['macs_gated']:>12,}{v['cycles']:>10,}{v['zero_frac']:>9.1%}")
-    lines.append(f"{'total (PEs)':<14}{r['macs_dense']:>12,}{r['macs_issued']:>12,}"
-                 f"{r['macs_gated']:>12,}{r['cycles']:>10,}")
+        if name == "classifier":
+            continue
+        lines.append(f"{name:<14}{v['macs_dense']:>12,}{v['macs_real']:>12,}"
+                     f"{v['macs_issued']:>12,}{v['macs_gated']:>12,}{v['cycles']:>10,}"
+                     f"{v['zero_frac']:>9.1%}")
+    lines.append(f"{'total (PEs)':<14}{r['macs_dense']:>12,}{r['macs_real']:>12,}"
+                 f"{r['macs_issued']:>12,}{r['macs_gated']:>12,}{r['cycles']:>10,}")
+    c = r["layers"].get("classifier")
+    if c:
+        lines.append(f"{'classifier':<14}{c['macs_dense']:>12,}{'':>12}{c['macs_issued']:>12,}"
+                     f"{c['macs_gated']:>12,}{c['cycles']:>10,}{c['zero_frac']:>9.1%}"
+                     f"  (no multiplier: issued/gated are column additions, 12 per gate bit)")
+    lines.append("dense = thop convention of `info` (padding taps included); real = products with "
+                 "non-padding operands = issued + gated; zero in = gated / real")
     lines.append(f"cycles per inference {r['cycles_per_inference']:,.0f}; frames skipped by the "
                  f"classifier {r['frames_skipped']}; utilization {r['utilization']:.3f} "
                  f"(issued MACs / ({r['pes']} PEs x cycles))")

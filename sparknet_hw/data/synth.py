@@ -399,6 +399,10 @@ def synthesize(out_dir, per_class: int = 200, seed: int = 0, jobs: int = 2,
         "unknown_words": UNKNOWN_WORDS,
         "background_noise": noise,
         "counts": counts,
+        # file names carry only a speaker hash (as in Speech Commands); this maps it back so
+        # `eval` can report accuracy per voice
+        "speakers": {_speaker_id(v): v for split in SPLITS
+                     for vs in voices_for(split, engines).values() for v in vs},
         "clips": len(clips),
         "sample_rate": SAMPLE_RATE,
         "note": "_silence_ clips are not files: the loader cuts them from _background_noise_",
