@@ -22,8 +22,8 @@ import numpy as np
 
 from sparknet_hw.errors import UserError
 from sparknet_hw.quant.export_format import validate
-from sparknet_hw.rtl import TOP_NAME, HwConfig, build_plan, generate_verilog, real_macs,
-                           thop_macs
+from sparknet_hw.rtl import (TOP_NAME, HwConfig, build_plan, generate_verilog, real_macs,
+                             thop_macs)
 from sparknet_hw.rtl.record import layer_names
 
 SIMULATORS = ("icarus", "verilator")
