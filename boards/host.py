@@ -116,17 +116,10 @@ class BoardLink:
 
 
 def quantize(model: dict, mfcc) -> np.ndarray:
-    """Float MFCC [32, 101] -> the export's int8 input (quant.features if present, else
-    round half to even with the export's input frac, clamped)."""
-    try:
-        from sparknet_hw.quant.features import quantize_features
-    except ImportError:
-        quantize_features = None
-    if quantize_features is not None:
-        return np.asarray(quantize_features(mfcc, model)).astype(np.int64)
-    inp = model["input"]
-    q = np.rint(np.asarray(mfcc, np.float32) * np.float32(2.0 ** inp["frac"]))
-    return np.clip(q, inp["lo"], inp["hi"]).astype(np.int64)
+    """Float MFCC [32, 101] -> the export's int8 input (per-feature frac, round half to
+    even, clamp: quant.features)."""
+    from sparknet_hw.quant.features import quantize_features
+    return np.asarray(quantize_features(mfcc, model)).astype(np.int64)
 
 
 def clip_features(model: dict, path) -> np.ndarray:

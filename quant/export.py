@@ -17,7 +17,7 @@ from sparknet_hw.errors import UserError
 from sparknet_hw.model import N_FEATURES, N_FRAMES
 
 from .accumulators import annotate_acc_bits
-from .export_format import EXPORT_FILENAME, FORMAT, VERSION, validate
+from .export_format import EXPORT_FILENAME, FORMAT, VERSION, input_fracs, validate
 from .qat_model import QuantSparkNet, load_qat_checkpoint
 from sparknet_hw.data.labels import LABELS
 
@@ -106,7 +106,8 @@ def _build(model: QuantSparkNet, trace: dict, source: dict) -> dict:
     export = {"format": FORMAT, "version": VERSION, "C": model.C, "features": N_FEATURES,
               "frames": N_FRAMES, "labels": list(LABELS[:model.n_classes]),
               "weight_bits": model.weight_bits, "act_bits": model.act_bits,
-              "input": {"frac": a_frac, "lo": in_lo, "hi": in_hi}, "blocks": []}
+              "input": {"frac": [a_frac + int(s) for s in model.input_shift.tolist()],
+                        "lo": in_lo, "hi": in_hi}, "blocks": []}
     for i, block in enumerate(model.blocks, start=1):
         p = f"block{i}."
         d_qt, y_qt = trace[p + "dw"], trace[p + "out"]
@@ -285,12 +286,12 @@ def self_check_inputs(export: dict, n_random: int = 48, seed: int = 0) -> np.nda
     extremes (+-max per element), random values over the range and beyond (clipping)."""
     rng = np.random.default_rng(seed)
     shape = (export["features"], export["frames"])
-    step = 2.0 ** -export["input"]["frac"]
+    step = np.exp2(-input_fracs(export).astype(np.float64))[:, None]
     lo, hi = export["input"]["lo"] * step, export["input"]["hi"] * step
     fixed = [np.full(shape, lo), np.full(shape, hi), np.zeros(shape)]
     extremes = [np.where(rng.random(shape) < 0.5, lo, hi) for _ in range(n_random // 4)]
     uniform = [rng.uniform(lo * 1.2, hi * 1.2, shape) for _ in range(n_random // 4)]
-    normal = [rng.normal(0.0, hi / s, shape) for s in (1, 2, 4, 8)
+    normal = [rng.normal(0.0, 1.0, shape) * hi / s for s in (1, 2, 4, 8)
               for _ in range(max(1, n_random // 8))]
     return np.stack(fixed + extremes + uniform + normal).astype(np.float32)
 

@@ -9,7 +9,7 @@ import numpy as np
 from sparknet_hw.errors import UserError
 
 FORMAT = "sparknet-hw-export"
-VERSION = 1
+VERSION = 2    # 2: input.frac is one frac per feature
 EXPORT_FILENAME = "sparknet_export.json"
 
 
@@ -38,6 +38,12 @@ def validate(model: dict, path="export") -> dict:
                           f"(this sparknet-hw reads version {VERSION}); re-export the checkpoint")
     _require(model, ("C", "features", "frames", "labels", "weight_bits", "act_bits", "input",
                      "blocks", "head", "classifier"), "", path)
+    _require(model["input"], ("frac", "lo", "hi"), "input.", path)
+    fracs = model["input"]["frac"]
+    if not (isinstance(fracs, list) and len(fracs) == model["features"]
+            and all(isinstance(f, int) for f in fracs)):
+        raise ExportError(f"{path}: input.frac must list one integer frac per feature "
+                          f"({model['features']}); re-export the checkpoint")
     if len(model["blocks"]) != 4:
         raise ExportError(f"{path}: expected 4 blocks, found {len(model['blocks'])}")
     for i, block in enumerate(model["blocks"]):
@@ -63,6 +69,12 @@ def load_export(path) -> dict:
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ExportError(f"{path}: export file is not valid JSON ({exc}); re-export it") from None
     return validate(model, path)
+
+
+def input_fracs(model: dict) -> np.ndarray:
+    """The input frac of every feature, int64 [features]: feature f is stored as
+    round(x[f] * 2**frac[f])."""
+    return np.asarray(model["input"]["frac"], dtype=np.int64)
 
 
 def int_array(values, dtype=np.int64) -> np.ndarray:

@@ -1,13 +1,15 @@
 """Float MFCC -> the integer input of the golden model and the hardware.
 
-x0 = clamp(round_half_to_even(x * 2**input.frac), input.lo, input.hi), computed in float32
-exactly as the Brevitas input quantizer does (multiplying by a power of two is exact), so
-the result equals the QAT model's input integers bit for bit.
+x0[f, t] = clamp(round_half_to_even(x[f, t] * 2**input.frac[f]), input.lo, input.hi),
+computed in float32 exactly as the QAT model does (its fixed per-feature power-of-two gain,
+then the per-tensor input quantizer; multiplying by a power of two is exact), so the result
+equals the QAT model's input integers bit for bit.
 """
 from __future__ import annotations
 
 import numpy as np
 
+from .export_format import input_fracs
 from .golden import FeatureError
 
 
@@ -25,7 +27,8 @@ def quantize_features(features, export: dict) -> np.ndarray:
     if not np.all(np.isfinite(x)):
         raise FeatureError("features contain NaN or infinity")
     inp = export["input"]
-    scaled = x * np.float32(2.0 ** inp["frac"])   # exact: a power of two
+    gain = np.exp2(input_fracs(export).astype(np.float32))[:, None]
+    scaled = x * gain                              # exact: powers of two
     q = np.clip(np.rint(scaled), inp["lo"], inp["hi"])   # np.rint rounds half to even
     dtype = np.int8 if -128 <= inp["lo"] and inp["hi"] <= 127 else np.int16
     return q.astype(dtype)

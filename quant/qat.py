@@ -23,7 +23,7 @@ from tqdm import tqdm
 from sparknet_hw.checkpoint import load_checkpoint, save_checkpoint
 from sparknet_hw.model import SparkNet, sparknet_loss
 
-from .qat_model import DEFAULT_CALIB_STEPS, QuantSparkNet, check_bits
+from .qat_model import DEFAULT_CALIB_STEPS, QuantSparkNet, check_bits, choose_input_shift
 
 
 @dataclass
@@ -149,8 +149,10 @@ def quantize(float_source, train_data, val_data, weight_bits: int = 8, act_bits:
     vx, vy = _xy(val_data)
 
     float_val = evaluate(fmodel, vx, vy)
+    shift = choose_input_shift(x)
     model = QuantSparkNet.from_float(fmodel, weight_bits, act_bits, calib_steps=recipe.calib_steps,
-                                     input_bits=input_bits)
+                                     input_bits=input_bits, input_shift=shift)
+    log(f"per-feature input gain (log2): {shift.tolist()}")
     calib = [x[torch.randperm(len(y), generator=gen)[:recipe.batch_size]]
              for _ in range(min(recipe.calib_steps, max(1, math.ceil(len(y) / recipe.batch_size))))]
     model.calibrate(calib)

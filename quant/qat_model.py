@@ -175,6 +175,10 @@ class QuantSparkNet(nn.Module):
         # the MFCC input has its own width: with 4..6-bit activations, 8-bit input features
         # (input lo/hi in the export) keep far more accuracy; the default is act_bits
         self.input_quant = _signed_act(input_bits, calib_steps)
+        # fixed per-feature power-of-two gain before the per-tensor input quantizer: MFCC
+        # coefficients differ ~50x in range, so one scale would round the high ones to zero.
+        # The first (depthwise, per-channel) layer takes the inverse gain in its weights.
+        self.register_buffer("input_shift", torch.zeros(N_FEATURES, dtype=torch.int64))
         chans = [N_FEATURES] + [C] * len(BLOCKS)
         self.blocks = nn.ModuleList(
             QuantBlock(chans[i], chans[i + 1], k, res, weight_bits, act_bits, calib_steps)
@@ -197,12 +201,19 @@ class QuantSparkNet(nn.Module):
     @classmethod
     def from_float(cls, model: SparkNet, weight_bits: int = 8, act_bits: int = 8,
                    calib_steps: int = DEFAULT_CALIB_STEPS,
-                   input_bits: int | None = None) -> "QuantSparkNet":
+                   input_bits: int | None = None,
+                   input_shift=None) -> "QuantSparkNet":
         """Copy a float SparkNet, BN folded; the classifier takes gate counts, so its weight
-        is the float weight / T (mean over time then linear == counts then linear / T)."""
+        is the float weight / T (mean over time then linear == counts then linear / T).
+        input_shift: per-feature log2 input gain (see choose_input_shift), folded out of the
+        first depthwise weights so the function is unchanged."""
         q = cls(model.C, weight_bits, act_bits, model.classifier.out_features, calib_steps,
                 input_bits)
         p = folded_float_params(model)
+        if input_shift is not None:
+            q.input_shift.copy_(torch.as_tensor(input_shift, dtype=torch.int64))
+            gain = torch.exp2(q.input_shift.to(torch.float32))
+            p["blocks"][0]["dw"] = p["blocks"][0]["dw"] / gain.view(-1, 1, 1)
         with torch.no_grad():
             for qb, fb in zip(q.blocks, p["blocks"]):
                 qb.depthwise.weight.copy_(fb["dw"])
@@ -246,7 +257,8 @@ class QuantSparkNet(nn.Module):
 
     def forward_quant(self, x, trace=None):
         """x float [B, 32, 101] -> (logits QuantTensor, head pre-activation h, gate z)."""
-        a = self.input_quant(x)
+        gain = torch.pow(2.0, self.input_shift.to(torch.float32)).view(1, -1, 1)  # ONNX Pow
+        a = self.input_quant(x * gain)                  # exact: powers of two
         if trace is not None:
             trace["input"] = a
         for i, block in enumerate(self.blocks, start=1):
@@ -315,6 +327,17 @@ def _acc_int(qt) -> torch.Tensor:
     return r.to(torch.int64)
 
 
+def choose_input_shift(features, max_shift: int = 7, quantile: float = 0.999) -> torch.Tensor:
+    """Per-feature log2 gains that bring every MFCC coefficient's range (the `quantile` of
+    |x| over `features` [N, 32, T]) up to within a factor of two of the widest one."""
+    x = torch.as_tensor(features, dtype=torch.float32).abs().transpose(0, 1).reshape(
+        N_FEATURES, -1)
+    if x.shape[1] > 200_000:                           # quantile() has a size limit
+        x = x[:, torch.linspace(0, x.shape[1] - 1, 200_000).long()]
+    q = torch.quantile(x, quantile, dim=1).clamp_min(1e-6)
+    return torch.floor(torch.log2(q.max() / q)).clamp(0, max_shift).to(torch.int64)
+
+
 # --------------------------------------------------------------------------- checkpoints
 def build_from_config(config: dict) -> QuantSparkNet:
     return QuantSparkNet(config["C"], config["weight_bits"], config["act_bits"],
@@ -341,8 +364,11 @@ def load_qat_model(payload: dict, path="checkpoint") -> QuantSparkNet:
         model = build_from_config(config)
     except BitWidthError as exc:
         raise CheckpointError(f"{path}: {exc}") from None
+    state = dict(payload["state_dict"])
+    # checkpoints from before the per-feature input gain: no gain
+    state.setdefault("input_shift", torch.zeros(N_FEATURES, dtype=torch.int64))
     try:
-        model.load_state_dict(payload["state_dict"])
+        model.load_state_dict(state)
     except (RuntimeError, KeyError, TypeError) as exc:
         first = str(exc).splitlines()[0][:100]
         raise CheckpointError(f"{path}: weights do not fit the fixed-point SparkNet C="

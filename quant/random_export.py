@@ -44,7 +44,7 @@ def random_export(C: int, weight_bits: int = 8, act_bits: int = 8, seed: int = 0
     model = {
         "format": FORMAT, "version": VERSION, "C": C, "features": N_FEATURES, "frames": N_FRAMES,
         "labels": LABELS[:N_CLASSES], "weight_bits": weight_bits, "act_bits": act_bits,
-        "input": {"frac": 3, "lo": s_lo, "hi": s_hi},
+        "input": {"frac": [3] * N_FEATURES, "lo": s_lo, "hi": s_hi},
         "blocks": blocks,
         "head": {"weight": w(N_FEATURES, C), "bias": b(N_FEATURES, 2 ** (weight_bits + act_bits))},
         "classifier": {"weight": w(N_CLASSES, N_FEATURES), "bias": b(N_CLASSES, 2 ** 10),

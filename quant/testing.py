@@ -56,14 +56,18 @@ def random_features(n: int, seed: int = 0, scale: float = 4.0) -> torch.Tensor:
 def small_qat_model(C: int, weight_bits: int = 8, act_bits: int = 8, seed: int = 0,
                     train_steps: int = 0, calib_batches: int = 4, batch: int = 32,
                     features: torch.Tensor | None = None,
-                    input_bits: int | None = None) -> QuantSparkNet:
+                    input_bits: int | None = None, input_shift=None) -> QuantSparkNet:
     """Random float SparkNet -> QuantSparkNet, calibrated on random (or given) features,
-    then `train_steps` QAT steps with the STE gate on random labels. Returned in eval mode."""
+    then `train_steps` QAT steps with the STE gate on random labels. Returned in eval mode.
+    input_shift: per-feature input gains (log2); by default 0, 1 in turn, so every test
+    model has a different input frac per feature."""
     from sparknet_hw.model import sparknet_loss
     x = features if features is not None else random_features(batch * calib_batches, seed)
     fmodel = random_float_sparknet(C, seed, x)
+    if input_shift is None:
+        input_shift = torch.arange(N_FEATURES) % 2
     model = QuantSparkNet.from_float(fmodel, weight_bits, act_bits, calib_steps=calib_batches,
-                                     input_bits=input_bits)
+                                     input_bits=input_bits, input_shift=input_shift)
     model.calibrate([x[i:i + batch] for i in range(0, len(x), batch)][:calib_batches])
     if train_steps:
         gen = torch.Generator().manual_seed(seed + 1)

@@ -54,8 +54,8 @@ def quantize_inputs(model: dict, x) -> np.ndarray:
     if np.issubdtype(x.dtype, np.floating):
         if not np.isfinite(x).all():
             raise SimError("float inputs contain NaN or infinity")
-        q = np.round(x * 2.0 ** int(model["input"]["frac"]))   # numpy rounds half to even
-        return np.clip(q, lo, hi).astype(np.int8 if hi < 128 else np.int16)
+        from sparknet_hw.quant.features import quantize_features
+        return quantize_features(x, model)
     if not np.issubdtype(x.dtype, np.integer):
         raise SimError(f"inputs have dtype {x.dtype}; expected int8 features or float values")
     if x.size and (x.min() < lo or x.max() > hi):

@@ -113,8 +113,8 @@ def real_clips(model: dict, n: int | None = None) -> np.ndarray | None:
     x = np.load(CLIPS_NPZ)["features"]
     if n is not None:
         x = x[:n]
-    q = np.round(x * 2.0 ** int(model["input"]["frac"]))
-    return np.clip(q, model["input"]["lo"], model["input"]["hi"]).astype(np.int64)
+    from sparknet_hw.quant.features import quantize_features
+    return quantize_features(x, model).astype(np.int64)
 
 
 def calibrated_export(C: int, weight_bits: int = 8, act_bits: int = 8, seed: int = 1) -> dict:

@@ -76,9 +76,16 @@ def test_unsupported_bit_widths_api():
 
 
 def test_export_file_of_another_version(files, capsys, tmp_path):
-    bad = dict(files["export"], version=2)
+    bad = dict(files["export"], version=1)     # version 1 had one input frac for all features
     (tmp_path / "sparknet_export.json").write_text(json.dumps(bad))
-    fails(capsys, ["export", "--check", tmp_path], "version 2", "re-export")
+    fails(capsys, ["export", "--check", tmp_path], "version 1", "re-export")
+
+
+def test_export_file_with_a_scalar_input_frac(files, capsys, tmp_path):
+    bad = json.loads(json.dumps(files["export"]))
+    bad["input"]["frac"] = 3
+    (tmp_path / "sparknet_export.json").write_text(json.dumps(bad))
+    fails(capsys, ["export", "--check", tmp_path], "input.frac", "one integer frac per feature")
 
 
 @pytest.mark.parametrize("where", ["top", "block", "head"])

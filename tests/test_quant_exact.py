@@ -38,11 +38,11 @@ def real_features(n):
 
 
 def inputs_for(export, seed):
-    step = 2.0 ** -export["input"]["frac"]
+    step = 2.0 ** -np.asarray(export["input"]["frac"], dtype=np.float64)[:, None]
     lo, hi = export["input"]["lo"] * step, export["input"]["hi"] * step
     x = [self_check_inputs(export, n_random=48, seed=seed),              # 51 incl. min/max/0
          random_features(40, seed=seed).numpy() * (hi / 16),               # MFCC-like
-         np.random.default_rng(seed).choice([lo, hi], size=(24, 32, 101)),  # random extremes
+         np.where(np.random.default_rng(seed).random((24, 32, 101)) < 0.5, lo, hi),  # extremes
          np.random.default_rng(seed + 1).integers(export["input"]["lo"], export["input"]["hi"] + 1,
                                                   size=(15, 32, 101)) * step]
     x.append(real_features(16))
@@ -84,7 +84,9 @@ def test_input_quantization_matches_brevitas(C, bits):
     model, export = model_and_export(C, bits)
     x = inputs_for(export, seed=5)[:64]
     # half-way points between two integers must round to even
-    step = 2.0 ** -export["input"]["frac"]
+    fracs = np.asarray(export["input"]["frac"])
+    assert len(set(fracs.tolist())) > 1            # a different frac per feature is exercised
+    step = 2.0 ** -fracs.astype(np.float64)[:, None]
     x[0] = (np.arange(32 * 101).reshape(32, 101) % 9 - 4 + 0.5) * step
     want = model.integer_trace(torch.from_numpy(x))["input"].numpy()
     assert np.array_equal(quantize_features(x, export), want)

@@ -61,7 +61,7 @@ def test_wide_weights_rejected():
 
 def test_float_inputs_quantized_half_even(export_file):
     _, model = export_file
-    frac = model["input"]["frac"]
+    frac = model["input"]["frac"][0]
     x = np.zeros((1, 32, 101), dtype=np.float32)
     x[0, 0, :4] = np.array([0.5, 1.5, -0.5, 1000]) / 2 ** frac
     q = quantize_inputs(model, x)
