@@ -6,7 +6,7 @@ synthesized for a board (`BoardTop`, boards/platforms.py) and simulated by cocot
 """
 from __future__ import annotations
 
-from amaranth import Module, Signal
+from amaranth import Module
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 

@@ -18,7 +18,7 @@ from sparknet_hw.model import N_FEATURES, N_FRAMES
 
 from .accumulators import annotate_acc_bits
 from .export_format import EXPORT_FILENAME, FORMAT, VERSION, input_fracs, validate
-from .qat_model import QuantSparkNet, load_qat_checkpoint
+from .qat_model import QuantSparkNet
 from sparknet_hw.data.labels import LABELS
 
 QONNX_FILENAME = "sparknet_qonnx.onnx"

@@ -50,7 +50,7 @@ class SparkNetAccelerator(wiring.Component):
     def elaborate(self, platform):
         plan = self.plan
         m = Module()
-        P, T, F, C = plan.P, plan.T, plan.F, plan.C
+        P, T, F = plan.P, plan.T, plan.F
         lb, wb, ab = plan.lane_bits, plan.wbits, plan.aux_bits
         W = plan.mask_width
         MX, MB = plan.gx * P, plan.gb * P

@@ -151,7 +151,6 @@ def verilator_make_flags(simulator: str):
 
 def build(verilog: str, simulator: str, waves: bool = False) -> Path:
     """Build (or reuse) the simulation binary for this Verilog; return its build dir."""
-    from cocotb_tools.runner import get_runner
     check_simulator(simulator)
     key = hashlib.sha256((verilog + simulator + str(waves)).encode()).hexdigest()[:16]
     bdir = cache_root() / f"{simulator}-{key}"

@@ -9,7 +9,6 @@ so a directory without them holds no finished result.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import sys
 import time

@@ -4,7 +4,6 @@ from __future__ import annotations
 import sys
 import time
 from dataclasses import dataclass, asdict
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -17,7 +16,7 @@ from .schedule import poly_hold_decay
 
 @dataclass
 class Recipe:
-    epochs: int = 60
+    epochs: int = 200
     batch_size: int = 128
     lr: float = 0.01
     momentum: float = 0.9

@@ -8,7 +8,6 @@ not (so acc_bits is the least width). The whole network on extreme inputs stays 
 """
 import numpy as np
 import pytest
-import torch
 
 from sparknet_hw.quant import golden
 from sparknet_hw.quant.accumulators import dot_range

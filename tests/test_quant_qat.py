@@ -8,7 +8,7 @@ import torch
 
 from sparknet_hw.checkpoint import load_checkpoint
 from sparknet_hw.cli import main
-from sparknet_hw.model import N_FRAMES, SparkNet
+from sparknet_hw.model import N_FRAMES
 from sparknet_hw.quant.export import export_model
 from sparknet_hw.quant.qat import QATRecipe, quantize
 from sparknet_hw.quant.qat_model import (QuantSparkNet, _HardGateSTE, folded_float_params,

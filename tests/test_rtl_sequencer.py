@@ -58,7 +58,7 @@ def test_sequencer_schedule(skip):
     plan = build_plan(model, HwConfig(zero_skip=skip))
     dut = Sequencer(plan)
     rng = np.random.default_rng(9)
-    T, W = plan.T, plan.mask_width
+    T = plan.T
     dmask = [int(rng.integers(0, 1 << 32)) & int(rng.integers(0, 1 << 32)), 0]
     xmask = [int(v) & int(rng.integers(0, 1 << 31)) for v in rng.integers(0, 1 << 31, T)]
     for t in rng.choice(T, 40, replace=False):

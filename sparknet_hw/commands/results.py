@@ -46,8 +46,8 @@ def run(args) -> int:
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
-    print(f"| C | params | MACs | float acc % | float hard-gate acc % | gate sparsity % "
-          f"| int8 QAT acc % | int8 golden acc % | int8 gate sparsity % |")
+    print("| C | params | MACs | float acc % | float hard-gate acc % | gate sparsity % "
+          "| int8 QAT acc % | int8 golden acc % | int8 gate sparsity % |")
     print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['C']} | {r['params']:,} | {r['macs']:,} | {_pct(r.get('accuracy'))} "

@@ -16,7 +16,8 @@ def register(sub) -> None:
     p.add_argument("--C", type=int, required=True, help="network width: 4, 8, 16 or 32")
     p.add_argument("--data", required=True, type=Path,
                    help="Speech Commands folder or offline corpus ('data synth')")
-    p.add_argument("--epochs", type=int, default=60, help="epochs (default 60; the authors ran 200)")
+    p.add_argument("--epochs", type=int, default=200,
+                   help="epochs (default 200, the authors' recipe; 9 min for C=8 on 2 cores)")
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=0.01)
     p.add_argument("--seed", type=int, default=1948)
