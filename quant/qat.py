@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import copy
 import math
-import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
+from sparknet_hw.progress import progress_bar
 
 from sparknet_hw.checkpoint import load_checkpoint, save_checkpoint
 from sparknet_hw.model import SparkNet, sparknet_loss
@@ -184,8 +183,8 @@ def quantize(float_source, train_data, val_data, weight_bits: int = 8, act_bits:
     best = {"epoch": 0, **_strip(ptq_val)}
     best_state = copy.deepcopy(model.state_dict())
     history = [{"epoch": 0, "phase": "ptq", **_strip(ptq_val)}]
-    bar = tqdm(total=total, desc=f"QAT C={model.C} W{weight_bits}A{act_bits}", unit="batch",
-               disable=not progress, file=sys.stderr, dynamic_ncols=True)
+    bar = progress_bar(total=total, desc=f"QAT C={model.C} W{weight_bits}A{act_bits}",
+                       unit="batch", disable=not progress)
     step = 0
     for epoch in range(1, recipe.epochs + 1):
         model.train()

@@ -1,13 +1,12 @@
 """Float SparkNet training with the authors' recipe (shared/SPARKNET.md)."""
 from __future__ import annotations
 
-import sys
 import time
 from dataclasses import dataclass, asdict
 
 import numpy as np
 import torch
-from tqdm import tqdm
+from .progress import progress_bar
 
 from .checkpoint import save_checkpoint
 from .model import SparkNet, check_width, sparknet_loss
@@ -87,8 +86,8 @@ def train(C: int, data_root, out, recipe: Recipe = Recipe(), progress: bool = Tr
     best = {"loss": float("inf")}
     history = []
     step = 0
-    bar = tqdm(total=total_steps, desc=f"train C={C}", unit="batch", disable=not progress,
-               file=sys.stderr, dynamic_ncols=True)
+    bar = progress_bar(total=total_steps, desc=f"train C={C}", unit="batch",
+                       disable=not progress)
     for epoch in range(1, recipe.epochs + 1):
         model.train()
         order = torch.randperm(len(labels), generator=gen)

@@ -361,8 +361,8 @@ def synthesize(out_dir, per_class: int = 200, seed: int = 0, jobs: int = 2,
 
     bar = None
     if progress:
-        from tqdm import tqdm
-        bar = tqdm(total=len(bases) + len(clips), unit="clip", desc="synth", dynamic_ncols=True)
+        from ..progress import progress_bar
+        bar = progress_bar(total=len(bases) + len(clips), unit="clip", desc="synth")
     jobs = max(1, int(jobs))
     with tempfile.TemporaryDirectory(prefix="sparknet-synth-") as tmp, \
             ThreadPoolExecutor(max_workers=jobs) as pool:
