@@ -102,7 +102,7 @@ def train(C: int, data_root, out, recipe: Recipe = Recipe(), progress: bool = Tr
             opt.zero_grad()
             loss.backward()
             opt.step()
-            ce_sum += float(ce) * len(idx)
+            ce_sum += float(ce.detach()) * len(idx)
             seen += len(idx)
             step += 1
             bar.update(1)
