@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Re-runs every command whose output the README quotes and saves each output under
+# build/figures/ (the README tables are copied from these files).  About 40 minutes on
+# 2 cores, most of it synthesis.  Usage: scripts/readme_figures.sh [CORPUS_DIR]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=.venv/bin/python
+CORPUS=${1:-build/corpus}
+OUT=build/figures
+mkdir -p "$OUT"
+CLIPS=sparknet_hw/checkpoints/test_clips.npz
+
+[ -f "$CORPUS/corpus.json" ] || $PY -m sparknet_hw data synth --out "$CORPUS" --per-class 500 --seed 1948
+for C in 4 8 16 32; do $PY -m sparknet_hw info --C "$C"; done > "$OUT/info.txt"
+$PY -m sparknet_hw results --data "$CORPUS" | tee "$OUT/results.md"
+$PY -m sparknet_hw eval --checkpoint sparknet_hw/checkpoints/sparknet_C8.pt --data "$CORPUS" > "$OUT/eval_C8.txt"
+$PY -m sparknet_hw sim --C 8 --inputs "$CLIPS" --seed 1 | tee "$OUT/sim_C8.txt"
+$PY -m sparknet_hw sim --C 8 --inputs "$CLIPS" --seed 1 --no-skip | tee "$OUT/sim_C8_noskip.txt"
+$PY -m sparknet_hw build --C 8 --board ulx3s --clips 4 --force | tee "$OUT/build_C8_ulx3s.txt"
+$PY -m sparknet_hw build --C 8 --force > "$OUT/build_C8_icebreaker.txt" 2>&1 || true
+$PY -m sparknet_hw bench | tee "$OUT/bench.txt"
