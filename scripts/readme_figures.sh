@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Re-runs every command whose output the README quotes and saves each output under
-# build/figures/ (the README tables are copied from these files).  About 40 minutes on
+# build/figures/ (the README tables are copied from these files).  About an hour on
 # 2 cores, most of it synthesis.  Usage: scripts/readme_figures.sh [CORPUS_DIR]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,3 +19,6 @@ $PY -m sparknet_hw sim --C 8 --inputs "$CLIPS" --seed 1 --no-skip | tee "$OUT/si
 $PY -m sparknet_hw build --C 8 --board ulx3s --clips 4 --force | tee "$OUT/build_C8_ulx3s.txt"
 $PY -m sparknet_hw build --C 8 --force > "$OUT/build_C8_icebreaker.txt" 2>&1 || true
 $PY -m sparknet_hw bench | tee "$OUT/bench.txt"
+for C in 4 8 16 32; do
+  $PY -m sparknet_hw sim --C "$C" --simulator icarus --inputs "$CLIPS" --clips 1 --seed 1 > "$OUT/sim_C${C}_icarus.txt"
+done
