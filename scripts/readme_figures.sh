@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Re-runs every command whose output the README quotes and saves each output under
 # build/figures/ (the README tables are copied from these files).  About an hour on
-# 2 cores, most of it synthesis.  Usage: scripts/readme_figures.sh [CORPUS_DIR]
+# 2 cores, most of it synthesis and Icarus.  Usage: scripts/readme_figures.sh [CORPUS_DIR]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
