@@ -26,5 +26,5 @@ def __getattr__(name):
     raise AttributeError(name)
 
 
-__all__ = ["HwConfig", "HwConfigError", "Plan", "build_plan", "real_macs", "thop_macs", "generate_verilog",
-           "SparkNetAccelerator", "TOP_NAME"]
+__all__ = ["HwConfig", "HwConfigError", "Plan", "build_plan", "real_macs", "thop_macs",
+           "generate_verilog", "SparkNetAccelerator", "TOP_NAME"]

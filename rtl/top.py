@@ -95,10 +95,10 @@ class SparkNetAccelerator(wiring.Component):
                                                    plan.logit_bits, plan.cls_columns,
                                                    plan.cls_bias)
         m.submodules.loader = loader = InputLoader(P, lb, F, T, plan.gx, MX)
-        dense = real_macs(plan)
+        real = real_macs(plan)
         layer_bits = []
         for lay in layers:
-            d = dense[lay.name]
+            d = real[lay.name]
             layer_bits.append((_bits_for(2 * d + 64 * T * lay.groups + 4096), _bits_for(d),
                                _bits_for(d)))
         m.submodules.counters = ctr = PerfCounters(nl, layer_bits)

@@ -14,6 +14,7 @@ CLIPS=sparknet_hw/checkpoints/test_clips.npz
 for C in 4 8 16 32; do $PY -m sparknet_hw info --C "$C"; done > "$OUT/info.txt"
 $PY -m sparknet_hw results --data "$CORPUS" | tee "$OUT/results.md"
 $PY -m sparknet_hw eval --checkpoint sparknet_hw/checkpoints/sparknet_C8.pt --data "$CORPUS" > "$OUT/eval_C8.txt"
+$PY -m sparknet_hw eval --checkpoint sparknet_hw/checkpoints/sparknet_C8.pt --data "$CORPUS" --split train > "$OUT/eval_C8_train.txt"
 $PY -m sparknet_hw sim --C 8 --inputs "$CLIPS" --seed 1 | tee "$OUT/sim_C8.txt"
 $PY -m sparknet_hw sim --C 8 --inputs "$CLIPS" --seed 1 --no-skip | tee "$OUT/sim_C8_noskip.txt"
 $PY -m sparknet_hw build --C 8 --board ulx3s --clips 4 --force | tee "$OUT/build_C8_ulx3s.txt"

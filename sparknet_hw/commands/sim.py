@@ -115,6 +115,8 @@ def format_report(r: dict) -> str:
         lines.append(f"  {d}")
     for e in r.get("counter_errors", []):
         lines.append(f"  counter check: {e}")
+    if r.get("wall_s") is not None:
+        lines.append(f"{r['simulator']} wall time {r['wall_s']:.1f} s (simulation and checks)")
     return "\n".join(lines)
 
 
