@@ -1,71 +1,117 @@
 """Hardware performance counters: cycles, issued and gated MACs per layer, and totals.
 
-Per cycle it takes the layer the sequencer spends the cycle on (cycles), the PE lanes'
-issued/gated MACs of the op in stage S1 (layer a) and the MACs that zero skipping removed
-at a segment start (layer b, gated only). Cleared at the start of an inference.
+The per-layer counters live in a small memory, not in flip-flops: 39 counters with an adder
+each were ~1.4k iCE40 LUTs plus a wide record multiplexer, most of the logic the UP5K could not
+hold. Per cycle the sequencer reports the layer it spends the cycle on (S0) and the skipped MACs
+of an op it issues (S0); the PE stage reports the issued/gated MACs of that op one cycle later
+(S1). Delaying the S0 reports by one cycle puts all three on one layer per cycle, so a single
+run register accumulates while the layer stays the same and, when it changes, is added into
+the layer's memory entry (read in that cycle, written in the next: two consecutive flushes are
+always for different layers, so no forwarding is needed). `flush` (end of inference) writes
+the last run; afterwards the read port belongs to `rd_layer`. Entries not written since
+`clear` read as zero (one valid bit per layer instead of a clearing pass).
 """
 from __future__ import annotations
 
-from amaranth.hdl import Module, Signal, unsigned
+from amaranth.hdl import Cat, Module, Mux, Signal, unsigned
 from amaranth.lib import data, wiring
+from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
+
+from .record import LAYER_FIELDS
 
 
 class PerfCounters(wiring.Component):
-    def __init__(self, n_layers: int, layer_bits: list[tuple[int, int, int]], total_bits: int = 32,
+    def __init__(self, n_layers: int, widths: tuple[int, int, int], total_bits: int = 32,
                  inc_bits: int = 16):
         self.n = n_layers
-        self.layer_bits = layer_bits       # per layer (cycles, issued, gated) widths
+        self.widths = widths               # (cycles, issued, gated) bits of a layer entry
         lw = range(max(n_layers, 2))
         super().__init__({
             "clear": In(1),
             "run": In(1),
-            "cyc_valid": In(1),
+            "flush": In(1),
+            "cyc_valid": In(1),            # S0: the sequencer spends this cycle on cyc_layer
             "cyc_layer": In(lw),
-            "a_layer": In(lw),
-            "a_issued": In(inc_bits),
+            "b_gated": In(inc_bits),       # S0: MACs skipped by the op issued this cycle
+            "a_issued": In(inc_bits),      # S1: lanes of last cycle's op
             "a_gated": In(inc_bits),
-            "b_layer": In(lw),
-            "b_gated": In(inc_bits),
+            "rd_layer": In(lw),
+            "rd_data": Out(data.ArrayLayout(unsigned(32), len(LAYER_FIELDS))),
             "cycles": Out(total_bits),
             "total_issued": Out(total_bits),
             "total_gated": Out(total_bits),
-            "layer_cycles": Out(data.ArrayLayout(unsigned(total_bits), n_layers)),
-            "layer_issued": Out(data.ArrayLayout(unsigned(total_bits), n_layers)),
-            "layer_gated": Out(data.ArrayLayout(unsigned(total_bits), n_layers)),
         })
 
     def elaborate(self, platform):
         m = Module()
-        regs = []
-        for i, (cb, ib, gb) in enumerate(self.layer_bits):
-            cyc = Signal(cb, name=f"cyc{i}")
-            iss = Signal(ib, name=f"iss{i}")
-            gat = Signal(gb, name=f"gat{i}")
-            regs.append((cyc, iss, gat))
-            m.d.comb += [self.layer_cycles[i].eq(cyc), self.layer_issued[i].eq(iss),
-                         self.layer_gated[i].eq(gat)]
-            with m.If(self.clear):
-                m.d.sync += [cyc.eq(0), iss.eq(0), gat.eq(0)]
-            with m.Else():
-                with m.If(self.cyc_valid & (self.cyc_layer == i)):
-                    m.d.sync += cyc.eq(cyc + 1)
-                with m.If(self.a_layer == i):
-                    m.d.sync += iss.eq(iss + self.a_issued)
-                ga = Signal(self.a_gated.shape().width + 1, name=f"ga{i}")
-                m.d.comb += ga.eq(Mux2(self.a_layer == i, self.a_gated)
-                                  + Mux2(self.b_layer == i, self.b_gated))
-                m.d.sync += gat.eq(gat + ga)
+        cb, ib, gb = self.widths
+        n = max(self.n, 2)
+        m.submodules.mem = mem = Memory(shape=unsigned(cb + ib + gb), depth=n, init=[0] * n)
+        rd, wr = mem.read_port(), mem.write_port()
+
+        # one event per cycle: the S0 reports delayed to line up with the S1 ones
+        ev_layer = Signal.like(self.cyc_layer)
+        ev_cyc = Signal()
+        b_gated = Signal.like(self.b_gated)
+        m.d.sync += [ev_layer.eq(self.cyc_layer), ev_cyc.eq(self.cyc_valid),
+                     b_gated.eq(self.b_gated)]
+        ev_gated = Signal(len(self.b_gated) + 1)
+        m.d.comb += ev_gated.eq(self.a_gated + b_gated)
+
+        active = Signal()                  # between clear and the final flush
+        valid = Signal(n)                  # entry written since clear
+        run_layer = Signal.like(ev_layer)
+        run_c, run_i, run_g = Signal(cb), Signal(ib), Signal(gb)
+        f_pend = Signal()
+        f_layer = Signal.like(ev_layer)
+        f_c, f_i, f_g = Signal(cb), Signal(ib), Signal(gb)
+
+        same = ev_layer == run_layer
+        sum_c = Signal(cb)
+        sum_i = Signal(ib)
+        sum_g = Signal(gb)
+        m.d.comb += [sum_c.eq(run_c + ev_cyc), sum_i.eq(run_i + self.a_issued),
+                     sum_g.eq(run_g + ev_gated)]
+
+        m.d.sync += f_pend.eq(0)
+        with m.If(self.clear):
+            m.d.sync += [active.eq(1), valid.eq(0), run_layer.eq(0), run_c.eq(0), run_i.eq(0),
+                         run_g.eq(0)]
+        with m.Elif(active & (self.flush | ~same)):
+            # add the run into its entry; a final flush takes this cycle's event along
+            keep = self.flush & same
+            m.d.sync += [f_pend.eq(1), f_layer.eq(run_layer),
+                         f_c.eq(Mux(keep, sum_c, run_c)), f_i.eq(Mux(keep, sum_i, run_i)),
+                         f_g.eq(Mux(keep, sum_g, run_g)),
+                         run_layer.eq(ev_layer), run_c.eq(ev_cyc), run_i.eq(self.a_issued),
+                         run_g.eq(ev_gated)]
+            with m.If(self.flush):
+                m.d.sync += active.eq(0)
+        with m.Elif(active):
+            m.d.sync += [run_c.eq(sum_c), run_i.eq(sum_i), run_g.eq(sum_g)]
+
+        m.d.comb += rd.addr.eq(Mux(active, run_layer, self.rd_layer))
+        old = Signal(cb + ib + gb)
+        m.d.comb += old.eq(Mux(valid.bit_select(f_layer, 1), rd.data, 0))
+        m.d.comb += [wr.addr.eq(f_layer), wr.en.eq(f_pend),
+                     wr.data.eq(Cat((old[:cb] + f_c)[:cb], (old[cb:cb + ib] + f_i)[:ib],
+                                    (old[cb + ib:] + f_g)[:gb]))]
+        with m.If(f_pend):
+            m.d.sync += valid.bit_select(f_layer, 1).eq(1)
+
+        rd_q = Signal.like(self.rd_layer)
+        m.d.sync += rd_q.eq(self.rd_layer)
+        entry = Signal(cb + ib + gb)
+        m.d.comb += entry.eq(Mux(valid.bit_select(rd_q, 1), rd.data, 0))
+        m.d.comb += [self.rd_data[0].eq(entry[:cb]), self.rd_data[1].eq(entry[cb:cb + ib]),
+                     self.rd_data[2].eq(entry[cb + ib:])]
+
         with m.If(self.clear):
             m.d.sync += [self.cycles.eq(0), self.total_issued.eq(0), self.total_gated.eq(0)]
         with m.Else():
             with m.If(self.run):
                 m.d.sync += self.cycles.eq(self.cycles + 1)
             m.d.sync += [self.total_issued.eq(self.total_issued + self.a_issued),
-                         self.total_gated.eq(self.total_gated + self.a_gated + self.b_gated)]
+                         self.total_gated.eq(self.total_gated + ev_gated)]
         return m
-
-
-def Mux2(cond, value):
-    from amaranth.hdl import Mux
-    return Mux(cond, value, 0)

@@ -96,14 +96,13 @@ class SparkNetAccelerator(wiring.Component):
                                                    plan.cls_bias)
         m.submodules.loader = loader = InputLoader(P, lb, F, T, plan.gx, MX)
         real = real_macs(plan)
-        layer_bits = []
-        for lay in layers:
-            d = real[lay.name]
-            layer_bits.append((_bits_for(2 * d + 64 * T * lay.groups + 4096), _bits_for(d),
-                               _bits_for(d)))
-        m.submodules.counters = ctr = PerfCounters(nl, layer_bits)
-        n_words = len(record_fields(self.model))
-        m.submodules.sender = sender = RecordSender(n_words)
+        worst = max(real[lay.name] for lay in layers)
+        cyc_worst = max(2 * real[lay.name] + 64 * T * lay.groups + 4096 for lay in layers)
+        m.submodules.counters = ctr = PerfCounters(
+            nl, (_bits_for(cyc_worst), _bits_for(worst), _bits_for(worst)))
+        n_head = N_CLASSES + 1 + F + 4
+        m.submodules.sender = sender = RecordSender(n_head, nl, 3)
+        assert sender.n_words == len(record_fields(self.model))
 
         wiring.connect(m, wiring.flipped(self.features), loader.features)
         wiring.connect(m, sender.result, wiring.flipped(self.result))
@@ -120,7 +119,7 @@ class SparkNetAccelerator(wiring.Component):
             m.d.sync += run.eq(1)
         with m.If(finish):
             m.d.sync += run.eq(0)
-        m.d.comb += sender.start.eq(finish)
+        m.d.comb += [sender.start.eq(finish), ctr.flush.eq(finish)]
 
         # head-frame credits: frames started but not yet in the FIFO, plus the FIFO's level
         inflight = Signal(range(plan.config.fifo_depth + 2))
@@ -202,9 +201,9 @@ class SparkNetAccelerator(wiring.Component):
                                             a_rd.data[p * ab:(p + 1) * ab].as_signed()))]
         gated1 = Signal(P)
         m.d.comb += gated1.eq(Mux(t1.valid & t1.mac, lane_valid & ~nz, 0))
-        m.d.comb += [ctr.a_layer.eq(t1.layer), ctr.a_issued.eq(popcount(nz)),
-                     ctr.a_gated.eq(popcount(gated1)),
-                     ctr.b_layer.eq(op.layer), ctr.b_gated.eq(seq.skip_gated),
+        # the counters book S1's MACs on the layer of S0's previous cycle: the same op
+        m.d.comb += [ctr.a_issued.eq(popcount(nz)), ctr.a_gated.eq(popcount(gated1)),
+                     ctr.b_gated.eq(seq.skip_gated),
                      ctr.cyc_valid.eq(seq.cyc_valid), ctr.cyc_layer.eq(seq.cyc_layer)]
         shift1 = Signal(P * ab)
         m.d.comb += shift1.eq(a_rd.data)
@@ -294,20 +293,12 @@ class SparkNetAccelerator(wiring.Component):
         m.d.comb += gate.word.ready.eq(1)
 
         # ---------------- the record ----------------
-        fields = []
-        for k in range(N_CLASSES):
-            fields.append(cls.logits[k].as_signed())
-        fields.append(cls.cls)
-        for f in range(F):
-            fields.append(cls.counts[f])
-        fields += [ctr.cycles, ctr.total_issued, ctr.total_gated, cls.frames_skipped]
-        for i in range(nl):
-            fields += [ctr.layer_cycles[i], ctr.layer_issued[i], ctr.layer_gated[i]]
-        fields += [cls.busy_cycles, cls.adds_issued, cls.adds_gated]
-        assert len(fields) == n_words, (len(fields), n_words)
-        for i, v in enumerate(fields):
-            if v.shape().signed:
-                m.d.comb += sender.fields[i].eq(v.as_signed())
-            else:
-                m.d.comb += sender.fields[i].eq(v)
+        head = [cls.logits[k].as_signed() for k in range(N_CLASSES)] + [cls.cls]
+        head += [cls.counts[f] for f in range(F)]
+        head += [ctr.cycles, ctr.total_issued, ctr.total_gated, cls.frames_skipped]
+        tail = [cls.busy_cycles, cls.adds_issued, cls.adds_gated]
+        for port, values in ((sender.head, head), (sender.tail, tail)):
+            for i, v in enumerate(values):
+                m.d.comb += port[i].eq(v.as_signed() if v.shape().signed else v)
+        m.d.comb += [ctr.rd_layer.eq(sender.layer_addr), sender.layer_data.eq(ctr.rd_data)]
         return m

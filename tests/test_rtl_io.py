@@ -45,23 +45,33 @@ def test_loader_packs_frames_into_lane_words():
 
 
 def test_record_sender_with_backpressure():
-    n = 7
-    dut = RecordSender(n)
+    n_head, n_layers, n_tail = 5, 3, 2
+    dut = RecordSender(n_head, n_layers, n_tail)
+    layer_words = [[2000 + 10 * i + k for k in range(3)] for i in range(n_layers)]
+    want = ([1000 + i for i in range(n_head)] + [w for e in layer_words for w in e]
+            + [3000 + i for i in range(n_tail)])
     got = []
 
     async def bench(ctx):
-        for i in range(n):
-            ctx.set(dut.fields[i], 1000 + i)
+        for i in range(n_head):
+            ctx.set(dut.head[i], 1000 + i)
+        for i in range(n_tail):
+            ctx.set(dut.tail[i], 3000 + i)
         ctx.set(dut.start, 1)
         await ctx.tick()
         ctx.set(dut.start, 0)
         rng = np.random.default_rng(7)
+        addr_q = 0
         while True:
+            # a memory with one cycle of read latency behind layer_addr
+            for k in range(3):
+                ctx.set(dut.layer_data[k], layer_words[addr_q][k] if addr_q < n_layers else 0)
             ready = bool(rng.random() < 0.5)
             ctx.set(dut.result.ready, ready)
             await ctx.delay(1e-9)
             valid = ctx.get(dut.result.valid)
             data, last = ctx.get(dut.result.payload.data), ctx.get(dut.result.payload.last)
+            addr_q = ctx.get(dut.layer_addr)
             await ctx.tick()
             if valid and ready:
                 got.append(data)
@@ -73,4 +83,4 @@ def test_record_sender_with_backpressure():
     sim.add_clock(1e-8)
     sim.add_testbench(bench)
     sim.run()
-    assert got == [1000 + i for i in range(n)]
+    assert got == want
