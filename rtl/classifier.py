@@ -19,10 +19,13 @@ from .util import lowest_set, mul_const, popcount
 
 class Classifier(wiring.Component):
     def __init__(self, gates: int, frames: int, classes: int, wbits: int, logit_bits: int,
-                 columns: list[int], bias: list[int], counter_bits: int = 32):
+                 columns: list[int], bias: list[int]):
         self.F, self.T, self.K = gates, frames, classes
         self.wbits, self.logit_bits = wbits, logit_bits
         self.columns, self.bias_values = columns, bias
+        # counters sized for their worst case (every gate of every frame open)
+        busy_bits = range(gates * frames + 1)
+        add_bits = range(classes * gates * frames + 1)
         super().__init__({
             "gates": In(stream.Signature(unsigned(gates))),
             "start": In(1),
@@ -31,9 +34,9 @@ class Classifier(wiring.Component):
             "cls": Out(range(classes)),
             "counts": Out(data.ArrayLayout(range(frames + 1), gates)),
             "frames_skipped": Out(range(frames + 1)),
-            "busy_cycles": Out(counter_bits),
-            "adds_issued": Out(counter_bits),
-            "adds_gated": Out(counter_bits),
+            "busy_cycles": Out(busy_bits),
+            "adds_issued": Out(add_bits),
+            "adds_gated": Out(add_bits),
         })
 
     def elaborate(self, platform):

@@ -98,8 +98,10 @@ class SparkNetAccelerator(wiring.Component):
         real = real_macs(plan)
         worst = max(real[lay.name] for lay in layers)
         cyc_worst = max(2 * real[lay.name] + 64 * T * lay.groups + 4096 for lay in layers)
+        total_real = sum(real[lay.name] for lay in layers)
         m.submodules.counters = ctr = PerfCounters(
-            nl, (_bits_for(cyc_worst), _bits_for(worst), _bits_for(worst)))
+            nl, (_bits_for(cyc_worst), _bits_for(worst), _bits_for(worst)),
+            total_bits=_bits_for(2 * total_real + sum(64 * T * l.groups + 4096 for l in layers)))
         n_head = N_CLASSES + 1 + F + 4
         m.submodules.sender = sender = RecordSender(n_head, nl, 3)
         assert sender.n_words == len(record_fields(self.model))
