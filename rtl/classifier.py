@@ -6,15 +6,21 @@ of the frame before: an all-zero frame costs no cycle. For a non-zero frame it a
 weight column per set bit (lowest first, one per cycle): logits[k] += Wc[k, f] for the 12
 classes in parallel, and n[f] += 1. After T frames it scans the 12 logits for the argmax
 (lowest index on ties).
+
+The gate counts n[f] live in a memory (read with the column, written back one cycle later;
+a count read in the cycle of its own write-back is forwarded), not in 32 counters: on the
+iCE40 that is one block RAM instead of ~300 flip-flops and their adders. Once `done`, the
+memory's read port belongs to `count_addr` (one cycle of latency). Column additions are one
+per set gate bit, so `adds_issued` and `adds_gated` follow from `busy_cycles`.
 """
 from __future__ import annotations
 
-from amaranth.hdl import Array, Module, Signal, signed, unsigned
+from amaranth.hdl import Array, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from .util import lowest_set, mul_const, popcount
+from .util import lowest_set, mul_const
 
 
 class Classifier(wiring.Component):
@@ -32,7 +38,8 @@ class Classifier(wiring.Component):
             "done": Out(1),
             "logits": Out(data.ArrayLayout(signed(logit_bits), classes)),
             "cls": Out(range(classes)),
-            "counts": Out(data.ArrayLayout(range(frames + 1), gates)),
+            "count_addr": In(range(gates)),
+            "count_data": Out(range(frames + 1)),
             "frames_skipped": Out(range(frames + 1)),
             "busy_cycles": Out(busy_bits),
             "adds_issued": Out(add_bits),
@@ -44,6 +51,10 @@ class Classifier(wiring.Component):
         F, T, K, wb = self.F, self.T, self.K, self.wbits
         m.submodules.cols = cols = Memory(shape=unsigned(K * wb), depth=F, init=self.columns)
         rd = cols.read_port()
+        cbits = range(T + 1)
+        m.submodules.counts = counts = Memory(shape=cbits, depth=F, init=[0] * F)
+        n_rd, n_wr = counts.read_port(), counts.write_port()
+        n_valid = Signal(F)                 # written since start; others read as zero
 
         active = Signal()
         bits = Signal(F)
@@ -54,6 +65,7 @@ class Classifier(wiring.Component):
         after = Signal(F)
         m.d.comb += after.eq(bits & (bits - 1))
         m.d.comb += rd.addr.eq(f_idx)
+        m.d.comb += n_rd.addr.eq(Mux(active, f_idx, self.count_addr))
         m.d.sync += [valid_b.eq(0), f_b.eq(f_idx)]
 
         ready = Signal()
@@ -61,13 +73,12 @@ class Classifier(wiring.Component):
         m.d.comb += self.gates.ready.eq(ready)
         with m.If(active & (bits != 0)):
             m.d.sync += [valid_b.eq(1), self.busy_cycles.eq(self.busy_cycles + 1),
-                         self.adds_issued.eq(self.adds_issued + K), bits.eq(after)]
+                         bits.eq(after)]
+        m.d.comb += [self.adds_issued.eq(mul_const(self.busy_cycles, K)),
+                     self.adds_gated.eq(Const(K * F * T) - self.adds_issued)]
         with m.If(ready & self.gates.valid):
             word = self.gates.payload
-            zeros = Signal(range(F + 1))
-            m.d.comb += zeros.eq(F - popcount(word))
-            m.d.sync += [bits.eq(word), frames.eq(frames + 1),
-                         self.adds_gated.eq(self.adds_gated + mul_const(zeros, K))]
+            m.d.sync += [bits.eq(word), frames.eq(frames + 1)]
             with m.If(word == 0):
                 m.d.sync += self.frames_skipped.eq(self.frames_skipped + 1)
 
@@ -75,9 +86,20 @@ class Classifier(wiring.Component):
         with m.If(valid_b):
             for k in range(K):
                 m.d.sync += self.logits[k].eq(self.logits[k] + col[k * wb:(k + 1) * wb].as_signed())
-            for f in range(F):
-                with m.If(f_b == f):
-                    m.d.sync += self.counts[f].eq(self.counts[f] + 1)
+        # n[f_b] += 1: read in the cycle before, forwarded if that cycle wrote the same entry
+        last_addr = Signal.like(f_b)
+        last_val = Signal(cbits)
+        last_en = Signal()
+        old = Signal(cbits)
+        m.d.comb += old.eq(Mux(last_en & (last_addr == f_b), last_val,
+                               Mux(n_valid.bit_select(f_b, 1), n_rd.data, 0)))
+        m.d.comb += [n_wr.addr.eq(f_b), n_wr.data.eq(old + 1), n_wr.en.eq(valid_b)]
+        m.d.sync += [last_addr.eq(f_b), last_val.eq(old + 1), last_en.eq(valid_b)]
+        with m.If(valid_b):
+            m.d.sync += n_valid.bit_select(f_b, 1).eq(1)
+        addr_q = Signal.like(self.count_addr)
+        m.d.sync += addr_q.eq(self.count_addr)
+        m.d.comb += self.count_data.eq(Mux(n_valid.bit_select(addr_q, 1), n_rd.data, 0))
 
         # argmax scan once every frame has been added
         scanning = Signal()
@@ -99,9 +121,7 @@ class Classifier(wiring.Component):
         with m.If(self.start):
             m.d.sync += [active.eq(1), bits.eq(0), frames.eq(0), valid_b.eq(0),
                          scanning.eq(0), self.done.eq(0), self.frames_skipped.eq(0),
-                         self.busy_cycles.eq(0), self.adds_issued.eq(0), self.adds_gated.eq(0)]
+                         self.busy_cycles.eq(0), n_valid.eq(0), last_en.eq(0)]
             for k in range(K):
                 m.d.sync += self.logits[k].eq(self.bias_values[k])
-            for f in range(F):
-                m.d.sync += self.counts[f].eq(0)
         return m

@@ -1,29 +1,46 @@
 """The record sender: streams the result record (rtl/record.py order), one 32-bit word per
 handshake, `last` on the final word.
 
-The record is `head` words (logits, class, gate counts, totals), then three words per PE layer
-read from the performance counters' memory (`layer_addr` -> `layer_data`, one cycle of read
-latency: the stream pauses one cycle after each layer), then `tail` words (the classifier's).
+The record is a list of sections. A `Direct` section is a few words on input ports; a
+`FromMemory` section is `entries` x `words` read from a memory that another component owns
+until the inference ends (gate counts, per-layer counters): the sender drives the shared
+`addr` port and takes the entry on that section's data port one cycle later, so the stream
+pauses one cycle after each entry. Only direct words need a multiplexer.
 """
 from __future__ import annotations
 
-from amaranth.hdl import Array, Module, Mux, Signal, unsigned
+from dataclasses import dataclass
+
+from amaranth.hdl import Array, Const, Module, Signal, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 RESULT_LAYOUT = data.StructLayout({"data": unsigned(32), "last": 1})
-LAYER_WORDS = 3
+
+
+@dataclass(frozen=True)
+class Direct:
+    name: str
+    words: int
+
+
+@dataclass(frozen=True)
+class FromMemory:
+    name: str
+    entries: int
+    words: int = 1
 
 
 class RecordSender(wiring.Component):
-    def __init__(self, n_head: int, n_layers: int = 0, n_tail: int = 0):
-        self.n_head, self.n_layers, self.n_tail = n_head, n_layers, n_tail
-        self.n_words = n_head + LAYER_WORDS * n_layers + n_tail
+    def __init__(self, sections: list):
+        self.sections = sections
+        self.n_words = sum(s.words if isinstance(s, Direct) else s.entries * s.words
+                           for s in sections)
+        max_entries = max([s.entries for s in sections if isinstance(s, FromMemory)] + [2])
+        ports = {s.name: In(data.ArrayLayout(unsigned(32), s.words)) for s in sections}
         super().__init__({
-            "head": In(data.ArrayLayout(unsigned(32), n_head)),
-            "tail": In(data.ArrayLayout(unsigned(32), max(n_tail, 1))),
-            "layer_addr": Out(range(max(n_layers, 2))),
-            "layer_data": In(data.ArrayLayout(unsigned(32), LAYER_WORDS)),
+            **ports,
+            "addr": Out(range(max_entries)),
             "start": In(1),
             "busy": Out(1),
             "result": Out(stream.Signature(RESULT_LAYOUT)),
@@ -31,32 +48,40 @@ class RecordSender(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        nh, nl, nt = self.n_head, self.n_layers, self.n_tail
-        idx = Signal(range(self.n_words))
-        field = Signal(range(LAYER_WORDS))
-        layer = self.layer_addr
-        addr_q = Signal.like(layer)
-        m.d.sync += addr_q.eq(layer)
-        in_head = idx < nh
-        in_layers = ~in_head & (idx < nh + LAYER_WORDS * nl)
-        head = Array([self.head[i] for i in range(nh)])
-        tail = Array([self.tail[i] for i in range(max(nt, 1))])
-        layer_word = Array([self.layer_data[i] for i in range(LAYER_WORDS)])[field]
-        word = Mux(in_head, head[idx], Mux(in_layers, layer_word,
-                                           tail[(idx - (nh + LAYER_WORDS * nl))[:max(nt, 1).bit_length()]]))
-        fresh = ~in_layers | (addr_q == layer)     # the memory shows this layer's entry
-        m.d.comb += [self.result.valid.eq(self.busy & fresh), self.result.payload.data.eq(word),
-                     self.result.payload.last.eq(idx == self.n_words - 1)]
+        n = len(self.sections)
+        sec = Signal(range(max(n, 2)))
+        word = Signal(range(max(max(s.words for s in self.sections), 2)))   # within a Direct / an entry
+        entry = self.addr
+        addr_q = Signal.like(entry)
+        m.d.sync += addr_q.eq(entry)
+
+        datas, lasts, fresh = [], [], []
+        for s in self.sections:
+            port = getattr(self, s.name)
+            datas.append(Array([port[i] for i in range(s.words)])[word])
+            if isinstance(s, Direct):
+                lasts.append(word == s.words - 1)
+                fresh.append(Const(1))
+            else:
+                lasts.append((word == s.words - 1) & (entry == s.entries - 1))
+                fresh.append(addr_q == entry)          # the memory shows this entry
+        is_mem = Array([Const(int(isinstance(s, FromMemory))) for s in self.sections])[sec]
+        entry_last = Array([Const(s.words - 1) for s in self.sections])[sec] == word
+        sec_last = Array(lasts)[sec]
+        m.d.comb += [self.result.valid.eq(self.busy & Array(fresh)[sec]),
+                     self.result.payload.data.eq(Array(datas)[sec]),
+                     self.result.payload.last.eq(sec_last & (sec == n - 1))]
         with m.If(self.result.valid & self.result.ready):
-            with m.If(idx == self.n_words - 1):
-                m.d.sync += [self.busy.eq(0), idx.eq(0)]
-            with m.Else():
-                m.d.sync += idx.eq(idx + 1)
-            with m.If(in_layers):
-                with m.If(field == LAYER_WORDS - 1):
-                    m.d.sync += [field.eq(0), layer.eq(layer + 1)]
+            with m.If(sec_last):
+                m.d.sync += [word.eq(0), entry.eq(0)]
+                with m.If(sec == n - 1):
+                    m.d.sync += [self.busy.eq(0), sec.eq(0)]
                 with m.Else():
-                    m.d.sync += field.eq(field + 1)
+                    m.d.sync += sec.eq(sec + 1)
+            with m.Elif(is_mem & entry_last):
+                m.d.sync += [word.eq(0), entry.eq(entry + 1)]
+            with m.Else():
+                m.d.sync += word.eq(word + 1)
         with m.If(self.start):
-            m.d.sync += [self.busy.eq(1), idx.eq(0), field.eq(0), layer.eq(0)]
+            m.d.sync += [self.busy.eq(1), sec.eq(0), word.eq(0), entry.eq(0)]
         return m

@@ -27,8 +27,8 @@ from .counters import PerfCounters
 from .gate import GateUnit
 from .loader import InputLoader
 from .pe_array import PEArray
-from .record import N_CLASSES, record_fields
-from .record_tx import RESULT_LAYOUT, RecordSender
+from .record import COUNTER_FIELDS, LAYER_FIELDS, N_CLASSES, record_fields
+from .record_tx import RESULT_LAYOUT, Direct, FromMemory, RecordSender
 from .requant import Requant
 from .sequencer import KIND_DW, KIND_HEAD, KIND_PW, KIND_RES, Sequencer, op_layout
 from .util import mul_const, popcount
@@ -102,8 +102,11 @@ class SparkNetAccelerator(wiring.Component):
         m.submodules.counters = ctr = PerfCounters(
             nl, (_bits_for(cyc_worst), _bits_for(worst), _bits_for(worst)),
             total_bits=_bits_for(2 * total_real + sum(64 * T * l.groups + 4096 for l in layers)))
-        n_head = N_CLASSES + 1 + F + 4
-        m.submodules.sender = sender = RecordSender(n_head, nl, 3)
+        m.submodules.sender = sender = RecordSender([
+            Direct("logits_class", N_CLASSES + 1), FromMemory("gate_counts", F),
+            Direct("totals", len(COUNTER_FIELDS)),
+            FromMemory("layer_counters", nl, len(LAYER_FIELDS)),
+            Direct("classifier_counters", len(LAYER_FIELDS))])
         assert sender.n_words == len(record_fields(self.model))
 
         wiring.connect(m, wiring.flipped(self.features), loader.features)
@@ -295,12 +298,15 @@ class SparkNetAccelerator(wiring.Component):
         m.d.comb += gate.word.ready.eq(1)
 
         # ---------------- the record ----------------
-        head = [cls.logits[k].as_signed() for k in range(N_CLASSES)] + [cls.cls]
-        head += [cls.counts[f] for f in range(F)]
-        head += [ctr.cycles, ctr.total_issued, ctr.total_gated, cls.frames_skipped]
-        tail = [cls.busy_cycles, cls.adds_issued, cls.adds_gated]
-        for port, values in ((sender.head, head), (sender.tail, tail)):
+        direct = {
+            "logits_class": [cls.logits[k].as_signed() for k in range(N_CLASSES)] + [cls.cls],
+            "totals": [ctr.cycles, ctr.total_issued, ctr.total_gated, cls.frames_skipped],
+            "classifier_counters": [cls.busy_cycles, cls.adds_issued, cls.adds_gated],
+        }
+        for name, values in direct.items():
+            port = getattr(sender, name)
             for i, v in enumerate(values):
                 m.d.comb += port[i].eq(v.as_signed() if v.shape().signed else v)
-        m.d.comb += [ctr.rd_layer.eq(sender.layer_addr), sender.layer_data.eq(ctr.rd_data)]
+        m.d.comb += [cls.count_addr.eq(sender.addr), sender.gate_counts[0].eq(cls.count_data),
+                     ctr.rd_layer.eq(sender.addr), sender.layer_counters.eq(ctr.rd_data)]
         return m

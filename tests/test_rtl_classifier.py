@@ -61,7 +61,12 @@ def run_classifier(model, gate_map, gaps=False):
         await ctx.tick().until(dut.done)
         out["logits"] = [ctx.get(dut.logits[k]) for k in range(12)]
         out["cls"] = ctx.get(dut.cls)
-        out["counts"] = [ctx.get(dut.counts[f]) for f in range(32)]
+        counts = []
+        for f in range(32):                       # the count memory: one cycle of latency
+            ctx.set(dut.count_addr, f)
+            await ctx.tick()
+            counts.append(ctx.get(dut.count_data))
+        out["counts"] = counts
         out["skipped"] = ctx.get(dut.frames_skipped)
         out["busy"] = ctx.get(dut.busy_cycles)
 
@@ -86,6 +91,22 @@ def test_classifier_matches_golden_and_skips_zero_frames():
     assert out["cls"] == int(np.argmax(logits))
     assert out["skipped"] == int((z.sum(axis=0) == 0).sum())
     assert out["busy"] == int(z.sum())             # one cycle per set bit, none per zero frame
+
+
+def test_classifier_counts_one_gate_open_frame_after_frame():
+    # the same single gate in consecutive frames: a count is read while it is written back
+    model = random_export(8, seed=6)
+    T = model["frames"]
+    z = np.zeros((32, T), dtype=bool)
+    z[5, :40] = True
+    z[31, 40:45] = True
+    z[0, 45:47] = True
+    z[[0, 31], 50:60] = True
+    out = run_classifier(model, z)
+    n = z.sum(axis=1)
+    assert out["counts"] == n.tolist()
+    logits = np.asarray(model["classifier"]["weight"]) @ n + np.asarray(model["classifier"]["bias"])
+    assert out["logits"] == logits.tolist()
 
 
 def test_classifier_ties_pick_lowest_index():

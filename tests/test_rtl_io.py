@@ -3,7 +3,7 @@ import numpy as np
 from amaranth.sim import Simulator
 
 from sparknet_hw.rtl.loader import InputLoader
-from sparknet_hw.rtl.record_tx import RecordSender
+from sparknet_hw.rtl.record_tx import Direct, FromMemory, RecordSender
 
 
 def test_loader_packs_frames_into_lane_words():
@@ -45,33 +45,37 @@ def test_loader_packs_frames_into_lane_words():
 
 
 def test_record_sender_with_backpressure():
-    n_head, n_layers, n_tail = 5, 3, 2
-    dut = RecordSender(n_head, n_layers, n_tail)
-    layer_words = [[2000 + 10 * i + k for k in range(3)] for i in range(n_layers)]
-    want = ([1000 + i for i in range(n_head)] + [w for e in layer_words for w in e]
-            + [3000 + i for i in range(n_tail)])
+    sections = [Direct("a", 5), FromMemory("m1", 4), Direct("b", 1), FromMemory("m3", 3, 3),
+                Direct("c", 2)]
+    dut = RecordSender(sections)
+    direct = {"a": [1000 + i for i in range(5)], "b": [1100], "c": [3000, 3001]}
+    memories = {"m1": [[1500 + e] for e in range(4)],
+                "m3": [[2000 + 10 * e + k for k in range(3)] for e in range(3)]}
+    want = []
+    for s in sections:
+        want += direct[s.name] if s.name in direct else [w for e in memories[s.name] for w in e]
     got = []
 
     async def bench(ctx):
-        for i in range(n_head):
-            ctx.set(dut.head[i], 1000 + i)
-        for i in range(n_tail):
-            ctx.set(dut.tail[i], 3000 + i)
+        for name, values in direct.items():
+            for i, v in enumerate(values):
+                ctx.set(getattr(dut, name)[i], v)
         ctx.set(dut.start, 1)
         await ctx.tick()
         ctx.set(dut.start, 0)
         rng = np.random.default_rng(7)
         addr_q = 0
         while True:
-            # a memory with one cycle of read latency behind layer_addr
-            for k in range(3):
-                ctx.set(dut.layer_data[k], layer_words[addr_q][k] if addr_q < n_layers else 0)
+            # memories with one cycle of read latency behind the shared addr
+            for name, entries in memories.items():
+                for k, v in enumerate(entries[addr_q] if addr_q < len(entries) else [0] * 3):
+                    ctx.set(getattr(dut, name)[k], v)
             ready = bool(rng.random() < 0.5)
             ctx.set(dut.result.ready, ready)
             await ctx.delay(1e-9)
             valid = ctx.get(dut.result.valid)
             data, last = ctx.get(dut.result.payload.data), ctx.get(dut.result.payload.last)
-            addr_q = ctx.get(dut.layer_addr)
+            addr_q = ctx.get(dut.addr)
             await ctx.tick()
             if valid and ready:
                 got.append(data)
