@@ -33,9 +33,12 @@ class GateUnit(wiring.Component):
         shifted = Signal(self.gates)
         m.d.comb += shifted.eq(bits << (self.grp * P)[:8])
         m.d.comb += nxt.eq(Mux(self.grp == 0, 0, word) | shifted)
+        # the word register is the payload: it is valid the cycle after the last group, and
+        # the next frame's first group can only change it at the end of that cycle
+        m.d.comb += self.word.payload.eq(word)
         m.d.sync += self.word.valid.eq(0)
         with m.If(self.valid):
             m.d.sync += word.eq(nxt)
             with m.If(self.grp == self.groups - 1):
-                m.d.sync += [self.word.valid.eq(1), self.word.payload.eq(nxt)]
+                m.d.sync += self.word.valid.eq(1)
         return m

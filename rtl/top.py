@@ -8,10 +8,10 @@ Pipeline of one op (from the Sequencer):
   S1  memory data -> per-lane operands; issue enables (non-zero activation & lane in use);
       issued/gated counters
   S2  PE accumulate
-  S3  requant of the emitted accumulators (or the gate test for the head)
-  S4  write back: depthwise results to the d registers (+ non-zero mask), pointwise to the
+  S3  requant of the emitted accumulators; head accumulators -> gate unit (acc > 0)
+  S4  write back: depthwise results to the d memory (+ non-zero mask), pointwise to the
       p hold register, residual -> residual sum requant -> output buffer (+ mask memory),
-      head gates -> gate unit -> FIFO -> classifier
+      gate words -> FIFO -> classifier
 """
 from __future__ import annotations
 
@@ -233,11 +233,13 @@ class SparkNetAccelerator(wiring.Component):
         t4 = Signal(OL)
         m.d.sync += [t4.eq(t3), t4.valid.eq(t3.valid & t3.emit)]
         q4 = Signal(data.ArrayLayout(signed(plan.rq_bits), P))
-        gate4 = Signal(data.ArrayLayout(signed(plan.acc_bits), P))
         with m.If(t3.valid & t3.emit):
             m.d.sync += q4.eq(rq.y)
-            with m.If(t3.kind == KIND_HEAD):
-                m.d.sync += gate4.eq(pes.acc)
+        # head accumulators -> gate unit straight from S3 (it registers one bit per lane)
+        m.d.comb += [gate.valid.eq(t3.valid & t3.emit & (t3.kind == KIND_HEAD)),
+                     gate.grp.eq(t3.grp)]
+        for p in range(P):
+            m.d.comb += gate.acc[p].eq(pes.acc[p])
 
         # ---------------- S4: write back ----------------
         # depthwise -> d memory and masks
@@ -288,10 +290,7 @@ class SparkNetAccelerator(wiring.Component):
                      b_wr.en.eq(ywrite & y_to_b),
                      bm_wr.addr.eq(t4.t), bm_wr.data.eq(y_nz.replicate(plan.gb)),
                      bm_wr.en.eq(Mux(ywrite & y_to_b, Const(1, plan.gb) << t4.grp, 0))]
-        # head -> gate unit -> FIFO -> classifier
-        m.d.comb += [gate.valid.eq(t4.valid & (t4.kind == KIND_HEAD)), gate.grp.eq(t4.grp)]
-        for p in range(P):
-            m.d.comb += gate.acc[p].eq(gate4[p])
+        # gate unit -> FIFO -> classifier
         m.d.comb += [fifo.w_en.eq(gate.word.valid), fifo.w_data.eq(gate.word.payload),
                      cls.gates.valid.eq(fifo.r_rdy), cls.gates.payload.eq(fifo.r_data),
                      fifo.r_en.eq(cls.gates.ready)]
