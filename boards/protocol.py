@@ -13,7 +13,7 @@ import zlib
 from dataclasses import dataclass
 
 SYNC = 0xA5
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 
 # host -> board
 T_INFER = 0x01          # payload: 32 x 101 int8 features, frame-major (t outer, f inner)

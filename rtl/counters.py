@@ -1,4 +1,4 @@
-"""Hardware performance counters: cycles, issued and gated MACs per layer, and totals.
+"""Hardware performance counters: cycles, issued and gated MACs per layer, total cycles.
 
 The per-layer counters live in a small memory, not in flip-flops: 39 counters with an adder
 each were ~1.4k iCE40 LUTs plus a wide record multiplexer, most of the logic the UP5K could not
@@ -9,7 +9,8 @@ run register accumulates while the layer stays the same and, when it changes, is
 the layer's memory entry (read in that cycle, written in the next: two consecutive flushes are
 always for different layers, so no forwarding is needed). `flush` (end of inference) writes
 the last run; afterwards the read port belongs to `rd_layer`. Entries not written since
-`clear` read as zero (one valid bit per layer instead of a clearing pass).
+`clear` read as zero (one valid bit per layer instead of a clearing pass). MAC totals are
+the sums of the layers' entries (the record decoder adds them), not counters of their own.
 """
 from __future__ import annotations
 
@@ -39,8 +40,6 @@ class PerfCounters(wiring.Component):
             "rd_layer": In(lw),
             "rd_data": Out(data.ArrayLayout(unsigned(32), len(LAYER_FIELDS))),
             "cycles": Out(total_bits),
-            "total_issued": Out(total_bits),
-            "total_gated": Out(total_bits),
         })
 
     def elaborate(self, platform):
@@ -108,10 +107,7 @@ class PerfCounters(wiring.Component):
                      self.rd_data[2].eq(entry[cb + ib:])]
 
         with m.If(self.clear):
-            m.d.sync += [self.cycles.eq(0), self.total_issued.eq(0), self.total_gated.eq(0)]
-        with m.Else():
-            with m.If(self.run):
-                m.d.sync += self.cycles.eq(self.cycles + 1)
-            m.d.sync += [self.total_issued.eq(self.total_issued + self.a_issued),
-                         self.total_gated.eq(self.total_gated + ev_gated)]
+            m.d.sync += self.cycles.eq(0)
+        with m.Elif(self.run):
+            m.d.sync += self.cycles.eq(self.cycles + 1)
         return m

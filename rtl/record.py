@@ -6,7 +6,8 @@ from __future__ import annotations
 
 N_CLASSES = 12
 N_GATES = 32
-COUNTER_FIELDS = ("cycles", "macs_issued", "macs_gated", "frames_skipped")
+# the MAC totals are not separate counters: the record decoder sums the PE layers' counters
+COUNTER_FIELDS = ("cycles", "frames_skipped")
 LAYER_FIELDS = ("cycles", "issued", "gated")
 
 
@@ -39,7 +40,10 @@ def decode_record(model: dict, words: list[int]) -> dict:
     if len(words) != len(fields):
         raise ValueError(f"result record has {len(words)} words, expected {len(fields)}")
     rec = dict(zip(fields, (w & 0xFFFFFFFF for w in words)))
+    pe_layers = layer_names(model)[:-1]                 # all but the classifier
     return {
+        "macs_issued": sum(rec[f"{name}.issued"] for name in pe_layers),
+        "macs_gated": sum(rec[f"{name}.gated"] for name in pe_layers),
         "logits": [to_signed32(rec[f"logit{k}"]) for k in range(N_CLASSES)],
         "class": rec["class"],
         "gate_counts": [rec[f"gate_count{f}"] for f in range(N_GATES)],

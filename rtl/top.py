@@ -299,7 +299,7 @@ class SparkNetAccelerator(wiring.Component):
         # ---------------- the record ----------------
         direct = {
             "logits_class": [cls.logits[k].as_signed() for k in range(N_CLASSES)] + [cls.cls],
-            "totals": [ctr.cycles, ctr.total_issued, ctr.total_gated, cls.frames_skipped],
+            "totals": [ctr.cycles, cls.frames_skipped],
             "classifier_counters": [cls.busy_cycles, cls.adds_issued, cls.adds_gated],
         }
         for name, values in direct.items():

@@ -70,8 +70,6 @@ def test_counters_accumulate_per_layer(mean_run):
                 got.append(tuple(ctx.get(dut.rd_data[k]) for k in range(3)))
             assert got == list(zip(cyc, iss, gat))
             assert ctx.get(dut.cycles) == len(events) + 1
-            assert ctx.get(dut.total_issued) == sum(iss)
-            assert ctx.get(dut.total_gated) == sum(gat)
 
     sim = Simulator(dut)
     sim.add_clock(1e-8)
