@@ -13,7 +13,7 @@ import shutil
 import sys
 import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +25,12 @@ CLIPS_NPZ = SHIPPED / "test_clips.npz"
 MARKER = ".sparknet_build"
 STAGES = ("export", "rtl", "verify", "synth", "report")
 WIDTHS = (4, 8, 16, 32)
-DEFAULT_PES = {"ice40": 8, "ecp5": 16}
+# The default accelerator per FPGA family: the largest one that fits the family's default
+# board, measured with `build --C 8` (iCEBreaker UP5K, 5,280 LCs: 2 PEs without zero skipping
+# use 5,105 of them; with skipping the sequencer alone needs ~1.6k LUTs more, 8 PEs with skipping ~9.9k
+# LCs). `--pes`, `--skip` / `--no-skip` override it.
+DEFAULT_HW = {"ice40": {"pes": 2, "zero_skip": False, "fifo_depth": 2},
+              "ecp5": {"pes": 16, "zero_skip": True, "fifo_depth": 4}}
 SIM_DIVISOR_NOTE = "UART timing is simulated by the board test (tests/test_boards_cocotb.py)"
 
 
@@ -51,7 +56,7 @@ class BuildOptions:
     force: bool = False
     baud: int = 115200
     pes: int | None = None
-    zero_skip: bool = True
+    zero_skip: bool | None = None       # None: the family's default
     seed: int | None = None
     quiet: bool = False
 
@@ -140,10 +145,12 @@ def prepare(opts: BuildOptions) -> Plan:
         raise BuildError(f"unknown simulator {opts.simulator!r}; choose icarus or verilator")
     if opts.clips is not None and opts.clips < 1:
         raise BuildError("--clips must be at least 1")
-    pes = opts.pes or DEFAULT_PES[spec.family]
+    default = DEFAULT_HW[spec.family]
+    pes = opts.pes or default["pes"]
     if not (1 <= pes <= 16 and pes & (pes - 1) == 0):
         raise BuildError(f"--pes {pes}: the PE array needs a power of two from 1 to 16 lanes")
-    hw = HwConfig(rows=1, cols=pes, zero_skip=opts.zero_skip)
+    skip = default["zero_skip"] if opts.zero_skip is None else opts.zero_skip
+    hw = HwConfig(rows=1, cols=pes, zero_skip=skip, fifo_depth=default["fifo_depth"])
     out = Path(opts.out) if opts.out else Path("build") / f"sparknet_C{opts.C}_{spec.name}"
     _check_out_dir(out, opts.force)
     return Plan(opts, spec, hw, out, divisor, int(clock * 0.05), clock / 1e6)
@@ -577,7 +584,8 @@ def bench_one(C: int, board: str, out: Path, clips: int, simulator: str, synth: 
                         synth=synth, force=True, seed=seed, quiet=True)
     plan = prepare(opts)
     row_path = out / "row.json"
-    key = {"C": C, "board": plan.spec.name, "pes": plan.hw.pes, "clips": clips,
+    key = {"C": C, "board": plan.spec.name, "pes": plan.hw.pes, "zero_skip": plan.hw.zero_skip,
+           "clips": clips,
            "simulator": simulator, "synth": synth, "baud": opts.baud}
     if row_path.is_file() and not refresh:
         row = json.loads(row_path.read_text())
@@ -621,11 +629,9 @@ def bench_one(C: int, board: str, out: Path, clips: int, simulator: str, synth: 
         res = json.loads((out / "synth" / "synth_result.json").read_text())
         row["fmax_mhz"] = res.get("fmax_mhz")
     # the same clips without zero skipping: cycles only
-    from .rtl import HwConfig
     from .sim import run_sim
     noskip = run_sim(exp.model, ver.inputs, simulator=simulator,
-                     hw_config=HwConfig(rows=plan.hw.rows, cols=plan.hw.cols, zero_skip=False),
-                     seed=seed)
+                     hw_config=replace(plan.hw, zero_skip=False), seed=seed)
     n = max(1, noskip["inferences"])
     row["cycles_noskip"] = noskip["cycles"] / n
     row["mismatches"] += noskip["mismatches"]

@@ -32,8 +32,13 @@ def register(sub) -> None:
                         "real test clips)")
     p.add_argument("--clips", type=int, default=None, help="verify on the first N clips only")
     p.add_argument("--pes", type=int, default=None,
-                   help="PE lanes (power of two <= 16; default 8 on iCE40, 16 on ECP5)")
-    p.add_argument("--no-skip", action="store_true", help="build without zero skipping")
+                   help="PE lanes (power of two <= 16; default 2 on iCE40, 16 on ECP5)")
+    skip = p.add_mutually_exclusive_group()
+    skip.add_argument("--skip", dest="zero_skip", action="store_true", default=None,
+                      help="build with zero skipping (default on ECP5; on the UP5K it does not "
+                           "fit yet)")
+    skip.add_argument("--no-skip", dest="zero_skip", action="store_false",
+                      help="build without zero skipping (default on iCE40)")
     p.add_argument("--baud", type=int, default=115200, help="UART baud rate (default 115200)")
     p.add_argument("--seed", type=int, default=None, help="simulation seed")
     p.add_argument("--no-synth", action="store_true", help="stop after verification")
@@ -49,6 +54,6 @@ def run(args) -> int:
                         export=args.export, out=args.out, simulator=args.simulator,
                         inputs=args.inputs, clips=args.clips, synth=not args.no_synth,
                         force=args.force, baud=args.baud, pes=args.pes,
-                        zero_skip=not args.no_skip, seed=args.seed)
+                        zero_skip=args.zero_skip, seed=args.seed)
     report = run_build(opts).report
     return 0 if report["mismatches"] == 0 else 1
