@@ -1,8 +1,8 @@
 """Requantization: arithmetic shift with round half to even, then clamp (docs/integer-model.md).
 
-`requant_value` builds the logic for one value; `Requant` is a lane-parallel combinational
-component around it (one unit per PE lane). The shift is a signal: per channel for depthwise
-layers, a per-layer constant otherwise; only the range [shift_min, shift_max] that the export
+`round_shift` and `clamp_value` build the logic for one value; `Requant` is a lane-parallel
+component around them (one unit per PE lane), combinational or with a register between. The
+shift is a signal: per channel for depthwise layers, a per-layer constant otherwise; only the range [shift_min, shift_max] that the export
 uses is built (a barrel shifter of log2(range) stages, plus the sticky-bit mask).
 """
 from __future__ import annotations
@@ -12,11 +12,8 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 
-def requant_value(m: Module, x, shift, shift_min: int, shift_max: int, lo, hi, out_bits: int):
-    """Return a signed(out_bits) signal: clamp(round_half_even(x / 2**shift), lo, hi).
-
-    x: signed value; shift: signed value in [shift_min, shift_max]; lo, hi: values.
-    """
+def round_shift(m: Module, x, shift, shift_min: int, shift_max: int):
+    """round_half_even(x / 2**shift) for a signed x and a shift in [shift_min, shift_max]."""
     xw = len(x)
     pos = Signal()
     m.d.comb += pos.eq(shift > 0)
@@ -49,15 +46,24 @@ def requant_value(m: Module, x, shift, shift_min: int, shift_max: int, lo, hi, o
         m.d.comb += val.eq(Mux(pos, candidates[0], candidates[1]))
     else:
         val = candidates[0]
+    return val
+
+
+def clamp_value(m: Module, val, lo, hi, out_bits: int):
     out = Signal(signed(out_bits))
     m.d.comb += out.eq(Mux(val < lo, lo, Mux(val > hi, hi, val)))
     return out
 
 
 class Requant(wiring.Component):
-    """lanes x requant: y[p] = clamp(round_half_even(x[p] >> shift[p]), lo, hi)."""
+    """lanes x requant: y[p] = clamp(round_half_even(x[p] >> shift[p]), lo, hi).
 
-    def __init__(self, lanes: int, in_bits: int, shift_min: int, shift_max: int, out_bits: int):
+    `registered`: the shifted and rounded values are registered, so y follows x and shift by
+    one cycle and lo, hi belong to that later cycle (two pipeline stages, half the path)."""
+
+    def __init__(self, lanes: int, in_bits: int, shift_min: int, shift_max: int, out_bits: int,
+                 registered: bool = False):
+        self.registered = registered
         self.lanes, self.in_bits, self.out_bits = lanes, in_bits, out_bits
         self.shift_min, self.shift_max = shift_min, shift_max
         sbits = max(abs(shift_min), abs(shift_max), 1).bit_length() + 1
@@ -72,7 +78,10 @@ class Requant(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         for p in range(self.lanes):
-            v = requant_value(m, self.x[p], self.shift[p], self.shift_min, self.shift_max,
-                              self.lo, self.hi, self.out_bits)
-            m.d.comb += self.y[p].eq(v)
+            val = round_shift(m, self.x[p], self.shift[p], self.shift_min, self.shift_max)
+            if self.registered:
+                held = Signal.like(val, name=f"rounded{p}")
+                m.d.sync += held.eq(val)
+                val = held
+            m.d.comb += self.y[p].eq(clamp_value(m, val, self.lo, self.hi, self.out_bits))
         return m

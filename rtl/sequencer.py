@@ -26,7 +26,7 @@ from .util import lowest_set, mul_const, popcount
 
 KIND_DW, KIND_PW, KIND_RES, KIND_HEAD = 0, 1, 2, 3
 PH_DW, PH_ONE, PH_IDLE, PH_DONE, PH_PRE = 0, 1, 2, 3, 4
-D_LAT = 5    # cycles from a depthwise emit op to its d register / mask being readable
+D_LAT = 6    # cycles from a depthwise emit op to its d memory word / mask being readable
 
 
 def op_layout(plan: Plan) -> data.StructLayout:

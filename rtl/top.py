@@ -8,8 +8,10 @@ Pipeline of one op (from the Sequencer):
   S1  memory data -> per-lane operands; issue enables (non-zero activation & lane in use);
       issued/gated counters
   S2  PE accumulate
-  S3  requant of the emitted accumulators; head accumulators -> gate unit (acc > 0)
-  S4  write back: depthwise results to the d memory (+ non-zero mask), pointwise to the
+  S3  requant shift and rounding of the emitted accumulators; head accumulators -> gate
+      unit (acc > 0)
+  S4  requant clamp
+  S5  write back: depthwise results to the d memory (+ non-zero mask), pointwise to the
       p hold register, residual -> residual sum requant -> output buffer (+ mask memory),
       gate words -> FIFO -> classifier
 """
@@ -82,7 +84,7 @@ class SparkNetAccelerator(wiring.Component):
         m.submodules.seq = seq = Sequencer(plan)
         m.submodules.pes = pes = PEArray(P, wb, plan.act_bits, ab, plan.acc_bits)
         m.submodules.requant = rq = Requant(P, plan.acc_bits, plan.shift_min, plan.shift_max,
-                                            plan.rq_bits)
+                                            plan.rq_bits, registered=True)
         out_lo = min(p.add[1] for p in plan.passes if p.add) if any(p.add for p in plan.passes) else 0
         out_hi = max(p.add[2] for p in plan.passes if p.add) if any(p.add for p in plan.passes) else 1
         from .config import signed_bits
@@ -229,67 +231,71 @@ class SparkNetAccelerator(wiring.Component):
                          rq.shift[p].eq(Mux(t3.kind == KIND_DW,
                                             shift3[p * ab:(p + 1) * ab].as_signed(),
                                             A_SHIFT[t3.layer]))]
-        m.d.comb += [rq.lo.eq(A_LO[t3.layer]), rq.hi.eq(A_HI[t3.layer])]
+        # the requant registers its shifted and rounded values: S4 clamps them (the whole
+        # requant in one stage was the critical path, ~54 ns on the UP5K)
         t4 = Signal(OL)
         m.d.sync += [t4.eq(t3), t4.valid.eq(t3.valid & t3.emit)]
-        q4 = Signal(data.ArrayLayout(signed(plan.rq_bits), P))
-        with m.If(t3.valid & t3.emit):
-            m.d.sync += q4.eq(rq.y)
+        m.d.comb += [rq.lo.eq(A_LO[t4.layer]), rq.hi.eq(A_HI[t4.layer])]
+        t5 = Signal(OL)
+        m.d.sync += t5.eq(t4)
+        q5 = Signal(data.ArrayLayout(signed(plan.rq_bits), P))
+        with m.If(t4.valid):
+            m.d.sync += q5.eq(rq.y)
         # head accumulators -> gate unit straight from S3 (it registers one bit per lane)
         m.d.comb += [gate.valid.eq(t3.valid & t3.emit & (t3.kind == KIND_HEAD)),
                      gate.grp.eq(t3.grp)]
         for p in range(P):
             m.d.comb += gate.acc[p].eq(pes.acc[p])
 
-        # ---------------- S4: write back ----------------
+        # ---------------- S5: write back ----------------
         # depthwise -> d memory and masks
         d_write = Signal()
-        m.d.comb += d_write.eq(t4.valid & (t4.kind == KIND_DW))
-        m.d.comb += [d_wr.addr.eq(mul_const(t4.bank, gd) + t4.grp),
-                     d_wr.data.eq(Cat(*[q4[p][:db] for p in range(P)])), d_wr.en.eq(d_write)]
+        m.d.comb += d_write.eq(t5.valid & (t5.kind == KIND_DW))
+        m.d.comb += [d_wr.addr.eq(mul_const(t5.bank, gd) + t5.grp),
+                     d_wr.data.eq(Cat(*[q5[p][:db] for p in range(P)])), d_wr.en.eq(d_write)]
         for b in range(2):
             for c in range(W):
-                with m.If(d_write & (t4.bank == b) & (t4.grp == c // P)):
-                    m.d.sync += dmask[b][c].eq(q4[c % P] != 0)
+                with m.If(d_write & (t5.bank == b) & (t5.grp == c // P)):
+                    m.d.sync += dmask[b][c].eq(q5[c % P] != 0)
         # pointwise of a residual block -> p hold
         A_HASRES = Array([Const(int(p.has_res)) for p in plan.passes])
         p_hold = Signal(data.ArrayLayout(signed(plan.rq_bits), P))
-        with m.If(t4.valid & (t4.kind == KIND_PW) & A_HASRES[t4.pass_]):
-            m.d.sync += p_hold.eq(q4)
+        with m.If(t5.valid & (t5.kind == KIND_PW) & A_HASRES[t5.pass_]):
+            m.d.sync += p_hold.eq(q5)
         # residual sum requant
         adds = [p.add if p.add else (0, 0, 0) for p in plan.passes]
         A_ASH = Array([Const(a[0], addrq.shift.shape().elem_shape) for a in adds])
         A_ALO = Array([Const(a[1], signed(y_bits)) for a in adds])
         A_AHI = Array([Const(a[2], signed(y_bits)) for a in adds])
         for p in range(P):
-            m.d.comb += [addrq.x[p].eq(p_hold[p] + q4[p]), addrq.shift[p].eq(A_ASH[t4.pass_])]
-        m.d.comb += [addrq.lo.eq(A_ALO[t4.pass_]), addrq.hi.eq(A_AHI[t4.pass_])]
+            m.d.comb += [addrq.x[p].eq(p_hold[p] + q5[p]), addrq.shift[p].eq(A_ASH[t5.pass_])]
+        m.d.comb += [addrq.lo.eq(A_ALO[t5.pass_]), addrq.hi.eq(A_AHI[t5.pass_])]
         # output buffer write
         ywrite = Signal()
-        m.d.comb += ywrite.eq(t4.valid & ((t4.kind == KIND_RES)
-                                          | ((t4.kind == KIND_PW) & ~A_HASRES[t4.pass_])))
+        m.d.comb += ywrite.eq(t5.valid & ((t5.kind == KIND_RES)
+                                          | ((t5.kind == KIND_PW) & ~A_HASRES[t5.pass_])))
         yv = [Signal(signed(max(plan.rq_bits, y_bits)), name=f"y{p}") for p in range(P)]
         for p in range(P):
-            m.d.comb += yv[p].eq(Mux(t4.kind == KIND_RES, addrq.y[p], q4[p]))
+            m.d.comb += yv[p].eq(Mux(t5.kind == KIND_RES, addrq.y[p], q5[p]))
         y_word = Cat(*[yv[p][:lb] for p in range(P)])
         y_nz = Cat(*[yv[p] != 0 for p in range(P)])
-        y_to_b = ~A_ISB[t4.pass_]       # pass input in X -> output to B, and back
+        y_to_b = ~A_ISB[t5.pass_]       # pass input in X -> output to B, and back
         # loader and pass outputs share X's write ports (never at the same time)
         with m.If(run):
             m.d.comb += [
-                x_wr.addr.eq(mul_const(t4.t, plan.gx) + t4.grp), x_wr.data.eq(y_word),
+                x_wr.addr.eq(mul_const(t5.t, plan.gx) + t5.grp), x_wr.data.eq(y_word),
                 x_wr.en.eq(ywrite & ~y_to_b),
-                xm_wr.addr.eq(t4.t), xm_wr.data.eq(y_nz.replicate(plan.gx)),
-                xm_wr.en.eq(Mux(ywrite & ~y_to_b, Const(1, plan.gx) << t4.grp, 0)),
+                xm_wr.addr.eq(t5.t), xm_wr.data.eq(y_nz.replicate(plan.gx)),
+                xm_wr.en.eq(Mux(ywrite & ~y_to_b, Const(1, plan.gx) << t5.grp, 0)),
             ]
         with m.Else():
             m.d.comb += [x_wr.addr.eq(loader.wr_addr), x_wr.data.eq(loader.wr_data),
                          x_wr.en.eq(loader.wr_en), xm_wr.addr.eq(loader.mask_addr),
                          xm_wr.data.eq(loader.mask_data), xm_wr.en.eq(loader.mask_en)]
-        m.d.comb += [b_wr.addr.eq(mul_const(t4.t, plan.gb) + t4.grp), b_wr.data.eq(y_word),
+        m.d.comb += [b_wr.addr.eq(mul_const(t5.t, plan.gb) + t5.grp), b_wr.data.eq(y_word),
                      b_wr.en.eq(ywrite & y_to_b),
-                     bm_wr.addr.eq(t4.t), bm_wr.data.eq(y_nz.replicate(plan.gb)),
-                     bm_wr.en.eq(Mux(ywrite & y_to_b, Const(1, plan.gb) << t4.grp, 0))]
+                     bm_wr.addr.eq(t5.t), bm_wr.data.eq(y_nz.replicate(plan.gb)),
+                     bm_wr.en.eq(Mux(ywrite & y_to_b, Const(1, plan.gb) << t5.grp, 0))]
         # gate unit -> FIFO -> classifier
         m.d.comb += [fifo.w_en.eq(gate.word.valid), fifo.w_data.eq(gate.word.payload),
                      cls.gates.valid.eq(fifo.r_rdy), cls.gates.payload.eq(fifo.r_data),
