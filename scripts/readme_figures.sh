@@ -18,7 +18,8 @@ $PY -m sparknet_hw eval --checkpoint sparknet_hw/checkpoints/sparknet_C8.pt --da
 $PY -m sparknet_hw sim --C 8 --inputs "$CLIPS" --seed 1 | tee "$OUT/sim_C8.txt"
 $PY -m sparknet_hw sim --C 8 --inputs "$CLIPS" --seed 1 --no-skip | tee "$OUT/sim_C8_noskip.txt"
 $PY -m sparknet_hw build --C 8 --board ulx3s --clips 4 --force | tee "$OUT/build_C8_ulx3s.txt"
-$PY -m sparknet_hw build --C 8 --force > "$OUT/build_C8_icebreaker.txt" 2>&1 || true
+$PY -m sparknet_hw build --C 8 --force | tee "$OUT/build_C8_icebreaker.txt"
+for cfg in "8 8 skip" "8 2 noskip"; do $PY scripts/ice40_area.py $cfg; done > "$OUT/ice40_area.txt"
 $PY -m sparknet_hw bench | tee "$OUT/bench.txt"
 for C in 4 8 16 32; do
   $PY -m sparknet_hw sim --C "$C" --simulator icarus --inputs "$CLIPS" --clips 1 --seed 1 > "$OUT/sim_C${C}_icarus.txt"

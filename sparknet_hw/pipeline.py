@@ -671,8 +671,8 @@ def format_bench(rows: list[dict]) -> str:
     def f(v, spec, none="-"):
         return none if v is None else format(v, spec)
 
-    head = (f"{'C':>3} {'board':<11}{'params':>8}{'dense MACs':>12}{'cycles':>9}{'util':>6}"
-            f"{'skip':>6}{'LUTs':>12}{'DSPs':>6}{'BRAM':>7}{'Fmax':>7}{'latency':>10}"
+    head = (f"{'C':>3} {'board':<11}{'params':>8}{'dense MACs':>12}{'PEs':>4}{'ZS':>4}"
+            f"{'cycles':>9}{'util':>6}{'skip':>6}{'LUTs':>12}{'DSPs':>6}{'BRAM':>7}{'Fmax':>7}{'latency':>10}"
             f"{'no-skip':>10}")
     lines = [head, "-" * len(head)]
     notes = []
@@ -689,8 +689,11 @@ def format_bench(rows: list[dict]) -> str:
         lat = r.get("latency_us") or r.get("latency_us_at_clock")
         lat_ns = r.get("latency_us_noskip") or r.get("latency_us_noskip_at_clock")
         mark = "" if r.get("latency_us") else "*"
+        zs = r.get("key", {}).get("zero_skip")
+        zs = "-" if zs is None else ("on" if zs else "off")
         lines.append(f"{r['C']:>3} {r['board']:<11}{f(r.get('params'), ','):>8}"
-                     f"{r['macs_dense']:>12,.0f}{r['cycles']:>9,.0f}{r['utilization']:>6.2f}"
+                     f"{r['macs_dense']:>12,.0f}{f(r.get('pes'), 'd'):>4}{zs:>4}"
+                     f"{r['cycles']:>9,.0f}{r['utilization']:>6.2f}"
                      f"{r['skip_ratio']:>6.0%}{luts:>12}{dsps:>6}{brams:>7}"
                      f"{f(r.get('fmax_mhz'), '.1f'):>7}{f(lat, ',.0f') + mark:>10}"
                      f"{f(lat_ns, ',.0f') + mark:>10}")
@@ -701,6 +704,7 @@ def format_bench(rows: list[dict]) -> str:
     lines.append("")
     lines.append("latency in us = cycles per inference / post-route Fmax; * = at the board "
                  "clock (no Fmax: not synthesized or did not fit); ! = more than the device "
-                 "has (does not fit); no-skip = the same clips with zero skipping off (same "
-                 "Fmax assumed); skip = dense MACs not issued")
+                 "has (does not fit); ZS = zero skipping in the built design; no-skip = the "
+                 "same clips with zero skipping off (same Fmax assumed); skip = dense MACs not "
+                 "issued (zero activations gated or skipped)")
     return "\n".join(lines + notes)
