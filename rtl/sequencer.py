@@ -125,8 +125,12 @@ class Sequencer(wiring.Component):
         # frames s-h .. s+h, shifted once per step from the mask memories' second read port
         G = max(p.gin for p in plan.passes)
         KM = max(p.kernel for p in plan.passes)
-        win = [Signal(KM, name=f"win{i}") for i in range(G)]
-        n_win = [Signal(KM, name=f"n_win{i}") for i in range(G)]
+        # a group's window needs only the largest kernel of the passes that have the group:
+        # block 1 (32 input channels, K = 11) has many groups, the wide kernels have C/P
+        wbits = [max([p.kernel for p in plan.passes if not p.is_head and p.gin > i] + [1])
+                 for i in range(G)]
+        win = [Signal(wbits[i], name=f"win{i}") for i in range(G)]
+        n_win = [Signal(wbits[i], name=f"n_win{i}") for i in range(G)]
         drem, n_drem = Signal(KM), Signal(KM)
         dfirst, n_dfirst = Signal(), Signal()
         since = [Signal(range(D_LAT + 1), name=f"since{b}", init=D_LAT) for b in range(2)]
@@ -145,8 +149,8 @@ class Sequencer(wiring.Component):
         for i in range(G):
             bit = Signal(name=f"nzword{i}")
             m.d.comb += bit.eq(dw_ok & (dwm[i * P:(i + 1) * P] != 0))
-            sh = Signal(KM, name=f"win_shifted{i}")
-            m.d.comb += sh.eq((win[i] >> 1) | (bit.as_unsigned() << km1)[:KM])
+            sh = Signal(wbits[i], name=f"win_shifted{i}")
+            m.d.comb += sh.eq((win[i] >> 1) | (bit.as_unsigned() << km1)[:wbits[i]])
             shifted.append(sh)
         win_arr = Array(win)
 
