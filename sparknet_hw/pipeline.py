@@ -27,8 +27,8 @@ STAGES = ("export", "rtl", "verify", "synth", "report")
 WIDTHS = (4, 8, 16, 32)
 # The default accelerator per FPGA family: the largest one that fits the family's default
 # board, measured with `build --C 8` (iCEBreaker UP5K, 5,280 LCs: 2 PEs without zero skipping
-# use 5,105 of them; with skipping the sequencer alone needs ~1.6k LUTs more, 8 PEs with skipping ~9.9k
-# LCs). `--pes`, `--skip` / `--no-skip` override it.
+# use ~5,200; zero skipping adds ~1.7k LUT4s, see docs/accelerator.md). `--pes`, `--skip` /
+# `--no-skip` override it.
 DEFAULT_HW = {"ice40": {"pes": 2, "zero_skip": False, "fifo_depth": 2},
               "ecp5": {"pes": 16, "zero_skip": True, "fifo_depth": 4}}
 SIM_DIVISOR_NOTE = "UART timing is simulated by the board test (tests/test_boards_cocotb.py)"
