@@ -98,12 +98,11 @@ class SparkNetAccelerator(wiring.Component):
                                                    plan.cls_bias)
         m.submodules.loader = loader = InputLoader(P, lb, F, T, plan.gx, MX)
         real = real_macs(plan)
-        worst = max(real[lay.name] for lay in layers)
-        cyc_worst = max(2 * real[lay.name] + 64 * T * lay.groups + 4096 for lay in layers)
-        total_real = sum(real[lay.name] for lay in layers)
+        macs = max(real[lay.name] for lay in layers)
+        cycle_bounds = [2 * real[lay.name] + 64 * T * lay.groups + 4096 for lay in layers]
         m.submodules.counters = ctr = PerfCounters(
-            nl, (_bits_for(cyc_worst), _bits_for(worst), _bits_for(worst)),
-            total_bits=_bits_for(2 * total_real + sum(64 * T * l.groups + 4096 for l in layers)))
+            nl, (_bits_for(max(cycle_bounds)), _bits_for(macs), _bits_for(macs)),
+            total_bits=_bits_for(sum(cycle_bounds)))
         m.submodules.sender = sender = RecordSender([
             Direct("logits_class", N_CLASSES + 1), FromMemory("gate_counts", F),
             Direct("totals", len(COUNTER_FIELDS)),
