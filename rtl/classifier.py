@@ -25,10 +25,11 @@ from .util import lowest_set, mul_const
 
 class Classifier(wiring.Component):
     def __init__(self, gates: int, frames: int, classes: int, wbits: int, logit_bits: int,
-                 columns: list[int], bias: list[int]):
+                 columns: list[int], bias: list[int], rom_attrs: dict | None = None):
         self.F, self.T, self.K = gates, frames, classes
         self.wbits, self.logit_bits = wbits, logit_bits
         self.columns, self.bias_values = columns, bias
+        self.rom_attrs = rom_attrs or {}
         # counters sized for their worst case (every gate of every frame open)
         busy_bits = range(gates * frames + 1)
         add_bits = range(classes * gates * frames + 1)
@@ -49,7 +50,8 @@ class Classifier(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         F, T, K, wb = self.F, self.T, self.K, self.wbits
-        m.submodules.cols = cols = Memory(shape=unsigned(K * wb), depth=F, init=self.columns)
+        m.submodules.cols = cols = Memory(shape=unsigned(K * wb), depth=F, init=self.columns,
+                                            attrs=self.rom_attrs)
         rd = cols.read_port()
         cbits = range(T + 1)
         m.submodules.counts = counts = Memory(shape=cbits, depth=F, init=[0] * F)

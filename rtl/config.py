@@ -8,7 +8,7 @@ comes from the export.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -37,11 +37,31 @@ class HwConfig:
     rows: int = 1
     cols: int = 8
     zero_skip: bool = True      # False: iterate over every channel (zeros only gated)
+    # with zero_skip, also skip the depthwise taps whose P-lane word is all zero; False keeps
+    # the 1x1 skipping only (most of the saved cycles, a fraction of the logic)
+    skip_depthwise: bool = True
     fifo_depth: int = 4         # gate-word FIFO between head and classifier
+    # the read-only tables (classifier columns, biases/shifts): "auto" lets synthesis choose
+    # (Yosys builds them from LUTs on the iCE40), "block" asks for block RAM, which saves
+    # ~550 LUT4s and costs ~8 EBRs at C=8
+    rom_style: str = "auto"
 
     @property
     def pes(self) -> int:
         return self.rows * self.cols
+
+    @property
+    def skip_mode(self) -> str:
+        """'all', '1x1' (pointwise, residual and head only) or 'off'."""
+        return ("all" if self.skip_depthwise else "1x1") if self.zero_skip else "off"
+
+    def with_skip(self, mode: str) -> "HwConfig":
+        _check(mode in SKIP_MODES, f"zero skipping '{mode}': choose one of {', '.join(SKIP_MODES)}")
+        return replace(self, zero_skip=mode != "off", skip_depthwise=mode == "all")
+
+
+SKIP_MODES = ("all", "1x1", "off")
+ROM_STYLES = ("auto", "block")
 
 
 def signed_bits(lo: int, hi: int) -> int:
@@ -143,6 +163,11 @@ class Plan:
     def n_layers(self) -> int:
         return len(self.layers)
 
+    @property
+    def rom_attrs(self) -> dict:
+        """Synthesis attributes of the read-only tables' memories."""
+        return {"ram_style": "block"} if self.config.rom_style == "block" else {}
+
 
 def _check(cond, msg):
     if not cond:
@@ -156,6 +181,8 @@ def build_plan(model: dict, config: HwConfig | None = None) -> Plan:
     _check(isinstance(P, int) and 1 <= P <= 16 and P & (P - 1) == 0,
            f"PE array {config.rows}x{config.cols} = {P} PEs: need a power of two from 1 to 16")
     _check(config.fifo_depth >= 2, "fifo_depth must be at least 2")
+    _check(config.rom_style in ROM_STYLES,
+           f"rom_style '{config.rom_style}': choose one of {', '.join(ROM_STYLES)}")
     T, F, C = model["frames"], model["features"], model["C"]
     _check(F == N_GATES, f"export has {F} features; the accelerator is built for {N_GATES}")
     _check(len(model["labels"]) == N_CLASSES if "labels" in model else True,

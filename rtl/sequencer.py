@@ -13,7 +13,9 @@ group. A segment whose mask is empty still issues one op (mac=0) that carries th
 
 Zero skipping: with `zero_skip`, segments iterate over the set bits of the per-frame non-zero
 mask (lowest first, one per cycle, no bubbles between segments); without it, over every
-channel (zero activations then reach the PEs and are only gated).
+channel (zero activations then reach the PEs and are only gated). `skip_depthwise` adds the
+depthwise skipping of all-zero P-lane words (a K-frame window of word non-zero bits per lane
+group); without it the depthwise visits every valid tap, which saves most of the skipping logic.
 """
 from __future__ import annotations
 
@@ -76,6 +78,7 @@ class Sequencer(wiring.Component):
         m = Module()
         T, W, P, C = plan.T, plan.mask_width, plan.P, plan.C
         skip = plan.config.zero_skip
+        dskip = skip and plan.config.skip_depthwise
         passes = plan.passes + [plan.passes[-1]]        # padded for "next pass" lookups
         npass = len(plan.passes)
 
@@ -201,7 +204,7 @@ class Sequencer(wiring.Component):
                 seg_start(mask)
                 m.d.comb += n_amask.eq(mrd)
             with m.Elif(ns < T):
-                if skip:
+                if dskip:
                     for i in range(G):
                         m.d.comb += n_win[i].eq(shifted[i])
                 enter_dw_step(ns, shifted)
@@ -242,7 +245,7 @@ class Sequencer(wiring.Component):
         with m.If(phase == PH_DW):
             m.d.comb += [op.layer.eq(A_LDW[pass_]), op.kind.eq(KIND_DW), op.grp.eq(g),
                          op.t.eq(s), op.bank.eq(s[0])]
-            if skip:
+            if dskip:
                 m.d.comb += [op.mac.eq(drem != 0), op.clear.eq(dfirst),
                              op.emit.eq(drem_next == 0), op.k.eq(d_idx),
                              op.u.eq(s + d_idx - h)]
@@ -271,6 +274,7 @@ class Sequencer(wiring.Component):
             lastv = Mux(is_head, mul_const(zeros, lastv_f), mul_const(zeros, lastv_c))
             with m.If(issue & (phase == PH_ONE) & first):
                 m.d.comb += self.skip_gated.eq(Mux(last_grp, lastv, zeros << plan.lg_p))
+        if dskip:
             dzeros = Signal(range(KM + 1))
             m.d.comb += dzeros.eq(popcount(vt) - popcount(drem))
             d_last = Array([Const(p.gin - 1) for p in passes])[pass_] == g
@@ -288,7 +292,7 @@ class Sequencer(wiring.Component):
 
         def start_pass_dw(first_pass):
             """Enter the depthwise of step 0 of a block pass (via the window preload)."""
-            if skip:
+            if dskip:
                 m.d.comb += [n_phase.eq(PH_PRE), n_k.eq(0)]
                 for i in range(G):
                     m.d.comb += n_win[i].eq(0)
@@ -298,7 +302,7 @@ class Sequencer(wiring.Component):
 
         def enter_dw_step(sv, windows):
             m.d.comb += [n_phase.eq(PH_DW), n_g.eq(0)]
-            if skip:
+            if dskip:
                 m.d.comb += [n_drem.eq(windows[0] & taps_mask(sv)), n_dfirst.eq(1)]
             else:
                 m.d.comb += n_k.eq(k_lo(sv, h))
@@ -316,7 +320,7 @@ class Sequencer(wiring.Component):
                          n_g.eq(0), n_og.eq(0), n_sub.eq(0)]
             start_pass_dw(passes[0])
         with m.Elif(issue & (phase == PH_DW)):
-            if skip:
+            if dskip:
                 with m.If(drem_next != 0):
                     m.d.comb += [n_drem.eq(drem_next), n_dfirst.eq(0)]
                 with m.Elif(g != A_GIN[pass_]):

@@ -63,7 +63,7 @@ class SparkNetAccelerator(wiring.Component):
         m.submodules.wmem = wmem = Memory(shape=unsigned(P * wb), depth=len(plan.weight_image),
                                           init=plan.weight_image)
         m.submodules.auxmem = auxmem = Memory(shape=unsigned(P * ab), depth=len(plan.aux_image),
-                                              init=plan.aux_image)
+                                              init=plan.aux_image, attrs=plan.rom_attrs)
         m.submodules.xbuf = xbuf = Memory(shape=unsigned(P * lb), depth=T * plan.gx,
                                           init=[0] * (T * plan.gx))
         m.submodules.bbuf = bbuf = Memory(shape=unsigned(P * lb), depth=T * plan.gb,
@@ -95,7 +95,7 @@ class SparkNetAccelerator(wiring.Component):
         m.submodules.gate_fifo = fifo = SyncFIFO(width=F, depth=plan.config.fifo_depth)
         m.submodules.classifier = cls = Classifier(F, T, N_CLASSES, plan.cls_wbits,
                                                    plan.logit_bits, plan.cls_columns,
-                                                   plan.cls_bias)
+                                                   plan.cls_bias, rom_attrs=plan.rom_attrs)
         m.submodules.loader = loader = InputLoader(P, lb, F, T, plan.gx, MX)
         real = real_macs(plan)
         macs = max(real[lay.name] for lay in layers)

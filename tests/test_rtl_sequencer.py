@@ -9,7 +9,7 @@ from sparknet_hw.rtl.config import HwConfig, build_plan
 from sparknet_hw.rtl.sequencer import Sequencer
 
 
-def reference_ops(plan, dmask, xmask, bmask, skip):
+def reference_ops(plan, dmask, xmask, bmask, skip, dskip):
     T, C, P = plan.T, plan.C, plan.P
     ops, skipped = [], 0
     for p in plan.passes:
@@ -19,7 +19,7 @@ def reference_ops(plan, dmask, xmask, bmask, skip):
                 for g in range(p.gin):
                     lo, hi = max(0, p.half - s), min(p.kernel - 1, T - 1 - s + p.half)
                     taps = list(range(lo, hi + 1))
-                    if skip:
+                    if dskip:
                         nz = [k for k in taps if (amask[s + k - p.half] >> (g * P)) & ((1 << P) - 1)]
                         lanes = min(P, p.c_in - g * P)
                         skipped += (len(taps) - len(nz)) * lanes
@@ -52,10 +52,11 @@ def reference_ops(plan, dmask, xmask, bmask, skip):
     return ops, skipped
 
 
-@pytest.mark.parametrize("skip", [True, False])
-def test_sequencer_schedule(skip):
+@pytest.mark.parametrize("skip,dskip", [(True, True), (True, False), (False, False)],
+                         ids=["skip-all", "skip-1x1", "no-skip"])
+def test_sequencer_schedule(skip, dskip):
     model = random_export(4, seed=8)
-    plan = build_plan(model, HwConfig(zero_skip=skip))
+    plan = build_plan(model, HwConfig(zero_skip=skip, skip_depthwise=dskip))
     dut = Sequencer(plan)
     rng = np.random.default_rng(9)
     T = plan.T
@@ -99,7 +100,7 @@ def test_sequencer_schedule(skip):
     sim.add_clock(1e-8)
     sim.add_testbench(bench)
     sim.run()
-    want, skipped = reference_ops(plan, dmask, xmask, bmask, skip)
+    want, skipped = reference_ops(plan, dmask, xmask, bmask, skip, dskip)
     assert got == want, (len(got), len(want), _first_diff(got, want))
     assert total_skip[0] == skipped
 

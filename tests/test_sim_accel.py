@@ -53,14 +53,19 @@ def test_verilator_c8_int8_all_stimuli_and_reset():
     check(run_sim(model, x[-3:], "verilator", HwConfig(), mid_reset=True))
 
 
-def test_verilator_no_skip_same_results_more_cycles():
+def test_verilator_skip_modes_same_results_fewer_cycles():
     model = export_for(8, 8, 8)
     x = stimuli(model, np.random.default_rng(12), kinds=("sparse",), real=1)
-    skip = check(run_sim(model, x, "verilator", HwConfig(zero_skip=True), gaps=False))
-    dense = check(run_sim(model, x, "verilator", HwConfig(zero_skip=False), gaps=False))
-    assert skip["classes"] == dense["classes"]
-    assert skip["macs_issued"] == dense["macs_issued"]
-    assert skip["cycles"] < dense["cycles"]
+    reps = {mode: check(run_sim(model, x, "verilator", HwConfig().with_skip(mode), gaps=False))
+            for mode in ("all", "1x1", "off")}
+    for mode in ("1x1", "off"):
+        assert reps[mode]["classes"] == reps["all"]["classes"]
+        assert reps[mode]["macs_issued"] == reps["all"]["macs_issued"]
+    # skipping the 1x1 zeros saves cycles; skipping all-zero depthwise words saves more
+    assert reps["all"]["cycles"] < reps["1x1"]["cycles"] < reps["off"]["cycles"]
+    dw = [n for n in reps["all"]["layers"] if n.endswith(".dw")]
+    for n in dw:
+        assert reps["1x1"]["layers"][n]["cycles"] == reps["off"]["layers"][n]["cycles"], n
 
 
 def test_verilator_narrow_bits():

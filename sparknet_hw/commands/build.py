@@ -34,11 +34,18 @@ def register(sub) -> None:
     p.add_argument("--pes", type=int, default=None,
                    help="PE lanes (power of two <= 16; default 2 on iCE40, 16 on ECP5)")
     skip = p.add_mutually_exclusive_group()
-    skip.add_argument("--skip", dest="zero_skip", action="store_true", default=None,
-                      help="build with zero skipping (default on ECP5; on the UP5K it does not "
-                           "fit yet)")
-    skip.add_argument("--no-skip", dest="zero_skip", action="store_false",
-                      help="build without zero skipping (default on iCE40)")
+    skip.add_argument("--skip", dest="zero_skip", nargs="?", const="all", default=None,
+                      choices=["all", "1x1", "off"], metavar="all|1x1|off",
+                      help="zero skipping: all (1x1 layers and all-zero depthwise words), 1x1 "
+                           "(pointwise, residual and head only: most of the cycles, less logic) "
+                           "or off; --skip alone means all (default: all on ECP5; on the "
+                           "iCEBreaker 1x1 for C <= 8, off for C >= 16)")
+    skip.add_argument("--no-skip", dest="zero_skip", action="store_const", const="off",
+                      help="the same as --skip off")
+    p.add_argument("--rom-style", choices=["auto", "block"], default=None,
+                   help="where the classifier columns and biases/shifts go: auto (synthesis "
+                        "chooses; LUTs on the iCE40) or block (block RAM); default block "
+                        "where the iCE40 default accelerator has room for it")
     p.add_argument("--baud", type=int, default=115200, help="UART baud rate (default 115200)")
     p.add_argument("--seed", type=int, default=None, help="simulation seed")
     p.add_argument("--no-synth", action="store_true", help="stop after verification")
@@ -54,6 +61,7 @@ def run(args) -> int:
                         export=args.export, out=args.out, simulator=args.simulator,
                         inputs=args.inputs, clips=args.clips, synth=not args.no_synth,
                         force=args.force, baud=args.baud, pes=args.pes,
-                        zero_skip=args.zero_skip, seed=args.seed)
+                        zero_skip=args.zero_skip, rom_style=args.rom_style,
+                        seed=args.seed)
     report = run_build(opts).report
     return 0 if report["mismatches"] == 0 else 1

@@ -29,8 +29,14 @@ def register(sub) -> None:
     p.add_argument("--clips", type=int, default=None,
                    help="number of clips to run (default: all of --inputs, or 2 random clips)")
     p.add_argument("--waves", action="store_true", help="dump waveforms")
-    p.add_argument("--no-skip", action="store_true",
-                   help="build without zero skipping (zeros are only gated)")
+    skip = p.add_mutually_exclusive_group()
+    skip.add_argument("--skip", choices=["all", "1x1", "off"], default="all",
+                      help="zero skipping: all (default: 1x1 layers and all-zero depthwise "
+                           "words), 1x1 (pointwise, residual and head only) or off")
+    skip.add_argument("--no-skip", dest="skip", action="store_const", const="off",
+                      help="the same as --skip off (zeros are only gated)")
+    p.add_argument("--rom-style", choices=["auto", "block"], default="auto",
+                   help="synthesis attribute of the read-only tables (no effect in simulation)")
     p.add_argument("--pes", type=int, default=8, help="PE lanes (rows*cols, power of 2, <= 16)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--seed", type=int, default=None, help="random seed for stimuli, gaps and "
@@ -87,7 +93,7 @@ def load_inputs(args, model, rng) -> np.ndarray:
 
 def format_report(r: dict) -> str:
     lines = [f"SparkNet accelerator, C={r['C']} w{r['weight_bits']}a{r['act_bits']}, "
-             f"{r['pes']} PEs, zero skipping {'on' if r['zero_skip'] else 'off'}, "
+             f"{r['pes']} PEs, zero skipping {r['skip_mode']}, "
              f"{r['simulator']}, {r['inferences']} inference(s), seed {r['seed']}"]
     lines.append(f"{'layer':<14}{'dense MACs':>12}{'real':>12}{'issued':>12}{'gated':>12}"
                  f"{'cycles':>10}{'zero in':>9}")
@@ -135,7 +141,7 @@ def run(args) -> int:
     quantize_inputs(model, x)  # shape/range errors before anything is built
     if args.pes < 1:
         raise UserError("--pes must be positive")
-    config = HwConfig(rows=1, cols=args.pes, zero_skip=not args.no_skip)
+    config = HwConfig(rows=1, cols=args.pes, rom_style=args.rom_style).with_skip(args.skip)
     report = run_sim(model, x, args.simulator, config, seed=seed, waves=args.waves)
     if args.json:
         print(json.dumps(report, indent=2))
