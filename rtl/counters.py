@@ -4,7 +4,8 @@ The per-layer counters live in a small memory, not in flip-flops: 39 counters wi
 each were ~1.4k iCE40 LUTs plus a wide record multiplexer, most of the logic the UP5K could not
 hold. Per cycle the sequencer reports the layer it spends the cycle on (S0) and the skipped MACs
 of an op it issues (S0); the PE stage reports the issued/gated MACs of that op one cycle later
-(S1). Delaying the S0 reports by one cycle puts all three on one layer per cycle, so a single
+(S1). Delaying the S0 reports by one cycle puts all three on one layer per cycle (all are then
+registered once more; `flush` must come two or more cycles after the last report), so a single
 run register accumulates while the layer stays the same and, when it changes, is added into
 the layer's memory entry (read in that cycle, written in the next: two consecutive flushes are
 always for different layers, so no forwarding is needed). `flush` (end of inference) writes
@@ -49,14 +50,19 @@ class PerfCounters(wiring.Component):
         m.submodules.mem = mem = Memory(shape=unsigned(cb + ib + gb), depth=n, init=[0] * n)
         rd, wr = mem.read_port(), mem.write_port()
 
-        # one event per cycle: the S0 reports delayed to line up with the S1 ones
-        ev_layer = Signal.like(self.cyc_layer)
-        ev_cyc = Signal()
-        b_gated = Signal.like(self.b_gated)
-        m.d.sync += [ev_layer.eq(self.cyc_layer), ev_cyc.eq(self.cyc_valid),
-                     b_gated.eq(self.b_gated)]
+        # one event per cycle: the S0 reports delayed to line up with the S1 ones, and all of
+        # them registered once more: the S1 counts come from the activation read of the same
+        # cycle, and adding them into the run there was the iCE40's longest path
+        s0_layer, ev_layer = Signal.like(self.cyc_layer), Signal.like(self.cyc_layer)
+        s0_cyc, ev_cyc = Signal(), Signal()
+        s0_gated, b_gated = Signal.like(self.b_gated), Signal.like(self.b_gated)
+        a_issued, a_gated = Signal.like(self.a_issued), Signal.like(self.a_gated)
+        m.d.sync += [s0_layer.eq(self.cyc_layer), s0_cyc.eq(self.cyc_valid),
+                     s0_gated.eq(self.b_gated),
+                     ev_layer.eq(s0_layer), ev_cyc.eq(s0_cyc), b_gated.eq(s0_gated),
+                     a_issued.eq(self.a_issued), a_gated.eq(self.a_gated)]
         ev_gated = Signal(len(self.b_gated) + 1)
-        m.d.comb += ev_gated.eq(self.a_gated + b_gated)
+        m.d.comb += ev_gated.eq(a_gated + b_gated)
 
         active = Signal()                  # between clear and the final flush
         valid = Signal(n)                  # entry written since clear
@@ -70,7 +76,7 @@ class PerfCounters(wiring.Component):
         sum_c = Signal(cb)
         sum_i = Signal(ib)
         sum_g = Signal(gb)
-        m.d.comb += [sum_c.eq(run_c + ev_cyc), sum_i.eq(run_i + self.a_issued),
+        m.d.comb += [sum_c.eq(run_c + ev_cyc), sum_i.eq(run_i + a_issued),
                      sum_g.eq(run_g + ev_gated)]
 
         m.d.sync += f_pend.eq(0)
@@ -83,7 +89,7 @@ class PerfCounters(wiring.Component):
             m.d.sync += [f_pend.eq(1), f_layer.eq(run_layer),
                          f_c.eq(Mux(keep, sum_c, run_c)), f_i.eq(Mux(keep, sum_i, run_i)),
                          f_g.eq(Mux(keep, sum_g, run_g)),
-                         run_layer.eq(ev_layer), run_c.eq(ev_cyc), run_i.eq(self.a_issued),
+                         run_layer.eq(ev_layer), run_c.eq(ev_cyc), run_i.eq(a_issued),
                          run_g.eq(ev_gated)]
             with m.If(self.flush):
                 m.d.sync += active.eq(0)

@@ -52,6 +52,20 @@ def test_pe_array_that_cannot_be_built(export_file, capsys):
         build_plan(balanced_export(4), HwConfig(rows=3, cols=1))
 
 
+def test_skip_modes_and_rom_styles():
+    hw = HwConfig()
+    assert (hw.skip_mode, hw.with_skip("1x1").skip_mode, hw.with_skip("off").skip_mode) == \
+        ("all", "1x1", "off")
+    assert not hw.with_skip("1x1").skip_depthwise and hw.with_skip("1x1").zero_skip
+    with pytest.raises(HwConfigError, match="choose one of all, 1x1, off"):
+        hw.with_skip("some")
+    with pytest.raises(HwConfigError, match="rom_style 'lut'"):
+        build_plan(balanced_export(4), HwConfig(rom_style="lut"))
+    assert build_plan(balanced_export(4), HwConfig(rom_style="block")).rom_attrs == \
+        {"ram_style": "block"}
+    assert build_plan(balanced_export(4)).rom_attrs == {}
+
+
 def test_wide_weights_rejected():
     model = balanced_export(4)
     model["weight_bits"] = 12
