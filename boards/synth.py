@@ -221,11 +221,16 @@ def _error_lines(text: str) -> list[str]:
     return [line.strip() for line in text.splitlines() if re.match(r"\s*(ERROR|Error)\b", line)]
 
 
-def _advice(family: str) -> str:
+def _advice(family: str, over: list[str] = ()) -> str:
+    if any("RAM" in o for o in over):
+        # block RAM is full: the options that free some, largest first
+        return ("keep the read-only tables out of block RAM (--rom-style auto, ~8 fewer), "
+                "build without depthwise or any zero skipping (--skip 1x1 or --skip off), "
+                "or use a smaller C or an ECP5 board")
     if family == "ice40":
-        return ("use a smaller PE array (fewer parallel MACs), a smaller C, or an ECP5 board "
-                "(--board ulx3s)")
-    return "use a smaller PE array (fewer parallel MACs), a smaller C, or a larger ECP5 device"
+        return ("use a smaller PE array (--pes), less zero skipping (--skip 1x1 or --skip "
+                "off), a smaller C, or an ECP5 board (--board ulx3s)")
+    return "use a smaller PE array (--pes), a smaller C, or a larger ECP5 device"
 
 
 def _explain_failure(build_dir: Path, name: str, family: str, board: str) -> SynthError:
@@ -241,7 +246,8 @@ def _explain_failure(build_dir: Path, name: str, family: str, board: str) -> Syn
                              for e in errors)
         if misfit:
             what = ", ".join(over) if over else (errors[0] if errors else "placement failed")
-            return DoesNotFit(f"the design does not fit {board} ({what}); {_advice(family)}",
+            return DoesNotFit(f"the design does not fit {board} ({what}); "
+                              f"{_advice(family, over)}",
                               table)
         if errors:
             return SynthError(f"place and route failed on {board}: {errors[0]} "

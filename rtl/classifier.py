@@ -84,10 +84,17 @@ class Classifier(wiring.Component):
             with m.If(word == 0):
                 m.d.sync += self.frames_skipped.eq(self.frames_skipped + 1)
 
+        # the logits start from zero and the bias is added by the same adders in the cycle
+        # after start: loading the bias directly made the logit flip-flops differ bit by bit
+        # (set or reset), and nextpnr split every adder's carry chain to place them (iCE40)
+        bias_add = Signal()
+        m.d.sync += bias_add.eq(self.start)
         col = rd.data
-        with m.If(valid_b):
+        with m.If(valid_b | bias_add):
             for k in range(K):
-                m.d.sync += self.logits[k].eq(self.logits[k] + col[k * wb:(k + 1) * wb].as_signed())
+                addend = Mux(bias_add, Const(self.bias_values[k], signed(self.logit_bits)),
+                             col[k * wb:(k + 1) * wb].as_signed())
+                m.d.sync += self.logits[k].eq(self.logits[k] + addend)
         # n[f_b] += 1: read in the cycle before, forwarded if that cycle wrote the same entry
         last_addr = Signal.like(f_b)
         last_val = Signal(cbits)
@@ -125,5 +132,5 @@ class Classifier(wiring.Component):
                          scanning.eq(0), self.done.eq(0), self.frames_skipped.eq(0),
                          self.busy_cycles.eq(0), n_valid.eq(0), last_en.eq(0)]
             for k in range(K):
-                m.d.sync += self.logits[k].eq(self.bias_values[k])
+                m.d.sync += self.logits[k].eq(0)
         return m
