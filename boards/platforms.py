@@ -7,14 +7,15 @@ gets a minimal platform with one clock input and a UART on pins chosen below.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from amaranth import Elaboratable, Module, Mux, Signal
+from amaranth import ClockDomain, Elaboratable, Module, Mux, Signal
 from amaranth.lib import io
 from amaranth.build import Attrs, Clock, Pins, Resource
 
 from sparknet_hw.errors import UserError
 
+from .clocking import PLLClock, PLLConfig, pll_config
 from .top import LED_BUSY, LED_CLASS, LED_ERROR, LED_VALID
 
 
@@ -31,9 +32,17 @@ class BoardSpec:
     uart_note: str
     # led name -> list of (resource name, number, subsignal or None) lit by that bit of `leds`
     leds: dict = field(default_factory=dict)
+    clock_resource: str = "clk"      # the oscillator's platform resource
+    osc_mhz: float = 12.0
+    pll: PLLConfig | None = None     # the design clock from the PLL (`--pll-mhz`)
 
     def platform(self):
         return self.make_platform()
+
+    @property
+    def clock_mhz(self) -> float:
+        """The frequency the design runs at: the PLL's output, or the oscillator."""
+        return self.pll.f_out_mhz if self.pll else self.osc_mhz
 
 
 def _icebreaker():
@@ -69,20 +78,23 @@ BOARDS = {
         leds={"class0": [("led", 2, None)], "class1": [("led", 3, None)],
               "class2": [("led", 4, None)], "class3": [("led", 5, None)],
               "valid": [("led", 1, None)], "error": [("led", 0, None)],
-              "busy": [("led", 6, None)]}),
+              "busy": [("led", 6, None)]},
+        clock_resource="clk12", osc_mhz=12.0),
     "ulx3s": BoardSpec(
         "ulx3s", "ecp5", _ulx3s, "ULX3S (ECP5 LFE5U-25F-6BG381C, 25 MHz)",
         "FTDI US1 port, usually /dev/ttyUSB0",
         leds={"class0": [("led", 0, None)], "class1": [("led", 1, None)],
               "class2": [("led", 2, None)], "class3": [("led", 3, None)],
               "valid": [("led", 4, None)], "error": [("led", 5, None)],
-              "busy": [("led", 6, None)]}),
+              "busy": [("led", 6, None)]},
+        clock_resource="clk25", osc_mhz=25.0),
     "orangecrab": BoardSpec(
         "orangecrab", "ecp5", _orangecrab, "OrangeCrab r0.2 (ECP5 LFE5U-25F-8MG285C, 48 MHz)",
         "a 3.3 V USB-serial adapter on Feather pins 0 (board RX) and 1 (board TX)",
         # RGB colour = class + 1 in binary (r = bit 0, g = bit 1, b = bit 2); dark = no result
         leds={"code0": [("rgb_led", 0, "r")], "code1": [("rgb_led", 0, "g")],
-              "code2": [("rgb_led", 0, "b")]}),
+              "code2": [("rgb_led", 0, "b")]},
+        clock_resource="clk48", osc_mhz=48.0),
 }
 DEFAULT_BOARD = "icebreaker"
 
@@ -182,23 +194,28 @@ def device_spec(device: str, clock_mhz: float | None = None) -> BoardSpec:
     return BoardSpec(name, family, make,
                      f"bare {part_name} {amaranth_pkg} (clock on pin {clk_pin}, {freq:g} MHz; "
                      f"UART rx {rx_pin}, tx {tx_pin})",
-                     f"UART rx on pin {rx_pin}, tx on pin {tx_pin}")
+                     f"UART rx on pin {rx_pin}, tx on pin {tx_pin}", osc_mhz=freq)
 
 
 def resolve(board: str | None = None, device: str | None = None,
-            clock_mhz: float | None = None) -> BoardSpec:
+            clock_mhz: float | None = None, pll_mhz: float | None = None) -> BoardSpec:
     if board and device:
         raise BoardError("give either --board or --device, not both")
     if device:
-        return device_spec(device, clock_mhz)
-    name = (board or DEFAULT_BOARD).lower()
-    if name not in BOARDS:
-        raise BoardError(f"unknown board {board!r}; boards: {', '.join(BOARDS)} "
-                         f"(or --device PART-PACKAGE for a bare chip)")
-    if clock_mhz is not None:
-        raise BoardError("--clock-mhz only applies to --device builds; a board runs from its "
-                         "own oscillator")
-    return BOARDS[name]
+        spec = device_spec(device, clock_mhz)
+    else:
+        name = (board or DEFAULT_BOARD).lower()
+        if name not in BOARDS:
+            raise BoardError(f"unknown board {board!r}; boards: {', '.join(BOARDS)} "
+                             f"(or --device PART-PACKAGE for a bare chip)")
+        if clock_mhz is not None:
+            raise BoardError("--clock-mhz only applies to --device builds; a board runs from "
+                             "its own oscillator (--pll-mhz runs the design faster from the "
+                             "PLL)")
+        spec = BOARDS[name]
+    if pll_mhz is not None:
+        spec = replace(spec, pll=pll_config(spec.family, spec.osc_mhz, pll_mhz))
+    return spec
 
 
 _LED_BITS = {"class0": LED_CLASS.start, "class1": LED_CLASS.start + 1,
@@ -215,6 +232,9 @@ class BoardTop(Elaboratable):
 
     def elaborate(self, platform):
         m = Module()
+        if self.spec.pll is not None:
+            m.domains.sync = ClockDomain("sync")
+            m.submodules.clocking = PLLClock(self.spec.pll, self.spec.clock_resource)
         m.submodules.core = core = self.core
         uart = platform.request("uart", 0, dir="-")
         m.submodules.uart_rx = rx = io.Buffer("i", uart.rx)

@@ -200,8 +200,9 @@ def parse_yosys_cells(log_text: str) -> dict:
         last = last.split("=== design hierarchy ===", 1)[1]
     cells = {}
     for line in last.splitlines():
-        m = re.match(r"^\s+(\d+)\s+((?:SB|TRELLIS|MULT|DP16|ALU|CCU|LUT|PFU|\$)\S*)\s*$", line) \
-            or re.match(r"^\s+((?:SB|TRELLIS|MULT|DP16|ALU|CCU|LUT|PFU|\$)\S*)\s+(\d+)\s*$", line)
+        # cell types are upper case (SB_LUT4, EHXPLLL, ...) or internal ($scopeinfo)
+        m = re.match(r"^\s+(\d+)\s+([A-Z$][\w$]*)\s*$", line) \
+            or re.match(r"^\s+([A-Z$][\w$]*)\s+(\d+)\s*$", line)
         if m:
             a, b = m.groups()
             name, count = (b, a) if a.isdigit() else (a, b)
@@ -336,7 +337,7 @@ def synthesize(top, spec, build_dir, name: str = "top", seed: int | None = None,
     rpt = build_dir / f"{name}.rpt"
     cells = parse_yosys_cells(rpt.read_text(errors="replace")) if rpt.exists() else {}
     bit = build_dir / (f"{name}.bin" if spec.family == "ice40" else f"{name}.bit")
-    clock = platform.default_clk_frequency / 1e6
+    clock = spec.clock_mhz
     result = SynthResult(board=spec.name, family=spec.family, device=platform.device,
                          package=platform.package, clock_mhz=clock, fmax_mhz=parsed["fmax_mhz"],
                          utilization=parsed["utilization"], cells=cells,

@@ -20,6 +20,10 @@ def register(sub) -> None:
                         "hx8k-ct256, 25k-cabga256, 85k-cabga381")
     p.add_argument("--clock-mhz", type=float, default=None,
                    help="clock of a --device build (default 12 MHz iCE40, 25 MHz ECP5)")
+    p.add_argument("--pll-mhz", type=float, default=None,
+                   help="run the design from the FPGA's PLL at this clock (the highest the PLL "
+                        "makes at or below it) instead of the board oscillator; `build` "
+                        "prints the clock the design closes timing at")
     p.add_argument("--checkpoint", type=Path, default=None,
                    help="fixed-point (QAT) checkpoint to export (default: the shipped export)")
     p.add_argument("--export", type=Path, default=None, help="an export file to build")
@@ -57,7 +61,8 @@ def run(args) -> int:
     from ..pipeline import BuildOptions, run_build
 
     opts = BuildOptions(C=args.C, board=args.board, device=args.device,
-                        clock_mhz=args.clock_mhz, checkpoint=args.checkpoint,
+                        clock_mhz=args.clock_mhz, pll_mhz=args.pll_mhz,
+                        checkpoint=args.checkpoint,
                         export=args.export, out=args.out, simulator=args.simulator,
                         inputs=args.inputs, clips=args.clips, synth=not args.no_synth,
                         force=args.force, baud=args.baud, pes=args.pes,
