@@ -351,5 +351,7 @@ def synthesize(top, spec, build_dir, name: str = "top", seed: int | None = None,
             f"the design misses the {clock:g} MHz clock of {spec.name}: post-route Fmax is "
             f"{result.fmax_mhz:.1f} MHz; a shorter critical path helps (more pipelining in the "
             f"PE array, a smaller PE array), or another seed, or a faster part "
-            f"(ECP5 speed grade 8, --board orangecrab)")
+            f"(ECP5 speed grade 8, --board orangecrab)"
+            + (f", or a lower PLL clock (--pll-mhz {0.95 * result.fmax_mhz:.1f})"
+               if spec.pll else ""))
     return result

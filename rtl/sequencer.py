@@ -107,13 +107,21 @@ class Sequencer(wiring.Component):
         k = Signal(range(max(p.kernel for p in plan.passes) + 1))
         og = Signal(range(max(p.n_og for p in plan.passes) + 1))
         sub = Signal()
+        # 1x1 segment walk: the current channel is a register (cur_c, cur_valid: the segment
+        # has one) and rem holds the channels after it, so finding the next set bit is not
+        # on the path from the sequencer to the memory addresses
         rem = Signal(W)
+        cur_c = Signal(range(max(W, 2)))
+        cur_valid = Signal()
         first = Signal()
         amask_cur = Signal(W)
 
         n_pass, n_s, n_phase = Signal.like(pass_), Signal.like(s), Signal.like(phase)
         n_g, n_k, n_og, n_sub = Signal.like(g), Signal.like(k), Signal.like(og), Signal.like(sub)
         n_rem, n_first, n_amask = Signal.like(rem), Signal.like(first), Signal.like(amask_cur)
+        n_cur_c, n_cur_valid = Signal.like(cur_c), Signal()
+        m.d.comb += [n_cur_c.eq(cur_c), n_cur_valid.eq(cur_valid)]
+        m.d.sync += [cur_c.eq(n_cur_c), cur_valid.eq(n_cur_valid)]
         n_running, n_done = Signal(), Signal()
         m.d.comb += [n_pass.eq(pass_), n_s.eq(s), n_phase.eq(phase), n_g.eq(g), n_k.eq(k),
                      n_og.eq(og), n_sub.eq(sub), n_rem.eq(rem), n_first.eq(first),
@@ -164,8 +172,18 @@ class Sequencer(wiring.Component):
                          hi.eq(Mux(sv + K - 1 - h <= T - 1, K - 1, T - 1 - sv + h))]
             return (((Const(1, KM + 1) << (hi + 1)) - 1) & ~((Const(1, KM + 1) << lo) - 1))[:KM]
 
-        vt = Signal(KM)
-        m.d.comb += vt.eq(taps_mask(s))
+        # the valid taps of the current step (vt, klo..khi) are registers, loaded when the
+        # step changes from values computed off the registered s (s + 1, or step 0 of the
+        # next pass), so they are not on the next-state path (the iCE40's longest)
+        def first_step_taps(p):
+            return p.half, min(p.kernel - 1, T - 1 + p.half)
+
+        vt, n_vt = Signal(KM), Signal(KM)
+        vt_next_step = Signal(KM)
+        m.d.comb += [vt_next_step.eq(taps_mask(s + 1)), n_vt.eq(vt)]
+        m.d.sync += vt.eq(n_vt)
+        A_VT0 = Array([Const(sum(1 << t for t in range(*((lambda lo, hi: (lo, hi + 1))(
+            *first_step_taps(p))))), KM) for p in passes])
         d_onehot, d_idx = lowest_set(drem)
         drem_next = Signal(KM)
         m.d.comb += drem_next.eq(drem & (drem - 1))
@@ -175,10 +193,37 @@ class Sequencer(wiring.Component):
         def k_lo(sv, hv):
             return Mux(sv >= hv, 0, hv - sv)
 
-        klo = Signal.like(k)
-        khi = Signal.like(k)
-        m.d.comb += [klo.eq(k_lo(s, h)),
-                     khi.eq(Mux(s + K - 1 - h <= T - 1, K - 1, T - 1 - s + h))]
+        klo, khi, n_klo, n_khi = Signal.like(k), Signal.like(k), Signal.like(k), Signal.like(k)
+        klo_next_step, khi_next_step = Signal.like(k), Signal.like(k)
+        s1 = s + 1
+        m.d.comb += [klo_next_step.eq(k_lo(s1, h)),
+                     khi_next_step.eq(Mux(s1 + K - 1 - h <= T - 1, K - 1, T - 1 - s1 + h)),
+                     n_klo.eq(klo), n_khi.eq(khi)]
+        m.d.sync += [klo.eq(n_klo), khi.eq(n_khi)]
+        A_KLO0 = Array([Const(first_step_taps(p)[0]) for p in passes])
+        A_KHI0 = Array([Const(first_step_taps(p)[1]) for p in passes])
+
+        def load_step_taps(next_step, pass_idx=None):
+            """The valid taps of the step the next state enters: s + 1 of this pass, or
+            step 0 of pass `pass_idx`."""
+            if next_step:
+                m.d.comb += [n_klo.eq(klo_next_step), n_khi.eq(khi_next_step),
+                             n_vt.eq(vt_next_step)]
+            else:
+                m.d.comb += [n_klo.eq(A_KLO0[pass_idx]), n_khi.eq(A_KHI0[pass_idx]),
+                             n_vt.eq(A_VT0[pass_idx])]
+
+        # the mask memories' read addresses (read one cycle ahead, for the step the next
+        # state is in) are chosen among values computed off the registered state, too
+        maddr_stay = Signal.like(self.mask_addr)
+        maddr_step = Signal.like(self.mask_addr)
+        m.d.comb += [maddr_stay.eq(Mux(is_head, s, Mux(s == 0, 0, s - 1))),
+                     maddr_step.eq(Mux(is_head, s + 1, s)),
+                     self.mask_addr.eq(maddr_stay)]
+        dwaddr_stay = Signal.like(self.dwmask_addr)
+        dwaddr_step = Signal.like(self.dwmask_addr)
+        m.d.comb += [dwaddr_stay.eq(s + h + 1), dwaddr_step.eq(s + h + 2),
+                     self.dwmask_addr.eq(dwaddr_stay)]
 
         prev_bank = Signal()
         m.d.comb += prev_bank.eq((s - 1)[0])
@@ -192,12 +237,17 @@ class Sequencer(wiring.Component):
             m.d.comb += [pw_mask.eq(A_CINMASK[pass_]), res_mask.eq(cmask),
                          head_mask.eq(cmask)]
 
+        seg_go = Signal()                 # the next state starts a 1x1 segment over seg_mask
+        seg_mask = Signal(W)
+
         def seg_start(mask):
-            m.d.comb += [n_rem.eq(mask), n_first.eq(1)]
+            m.d.comb += [seg_go.eq(1), seg_mask.eq(mask)]
 
         def enter_next_step():
             ns = s + 1
-            m.d.comb += n_s.eq(ns)
+            m.d.comb += [n_s.eq(ns), self.mask_addr.eq(maddr_step),
+                         self.dwmask_addr.eq(dwaddr_step)]
+            load_step_taps(True)
             with m.If(is_head):
                 m.d.comb += [n_phase.eq(PH_ONE), n_og.eq(0), n_sub.eq(0)]
                 mask = (mrd & cmask) if skip else cmask
@@ -207,13 +257,15 @@ class Sequencer(wiring.Component):
                 if dskip:
                     for i in range(G):
                         m.d.comb += n_win[i].eq(shifted[i])
-                enter_dw_step(ns, shifted)
+                enter_dw_step(True, shifted)
             with m.Else():  # step T: only the 1x1 work of frame T-1, after d[:, T-1] landed
                 m.d.comb += [n_phase.eq(PH_IDLE), n_og.eq(0), n_sub.eq(0)]
 
         def enter_next_pass():
             nxt = pass_ + 1
-            m.d.comb += [n_pass.eq(nxt), n_s.eq(0), n_g.eq(0), n_og.eq(0), n_sub.eq(0)]
+            m.d.comb += [n_pass.eq(nxt), n_s.eq(0), n_g.eq(0), n_og.eq(0), n_sub.eq(0),
+                         self.mask_addr.eq(0), self.dwmask_addr.eq(A_H[nxt] + 1)]
+            load_step_taps(False, nxt)
             with m.If(A_HEAD[nxt]):
                 m.d.comb += n_phase.eq(PH_IDLE)
             with m.Else():
@@ -230,11 +282,11 @@ class Sequencer(wiring.Component):
 
         # the op of this cycle
         op = self.op
-        onehot, c_idx = lowest_set(rem)
+        _, rem_idx = lowest_set(rem)
         rem_next = Signal(W)
         m.d.comb += rem_next.eq(rem & (rem - 1))
         last_in_seg = Signal()
-        m.d.comb += last_in_seg.eq(rem_next == 0)
+        m.d.comb += last_in_seg.eq(rem == 0)
         one_layer = Signal.like(op.layer)
         m.d.comb += one_layer.eq(Mux(is_head, A_LPW[pass_], Mux(sub, A_LRES[pass_], A_LPW[pass_])))
         stall = Signal()
@@ -255,8 +307,8 @@ class Sequencer(wiring.Component):
         with m.Else():
             m.d.comb += [op.layer.eq(one_layer),
                          op.kind.eq(Mux(is_head, KIND_HEAD, Mux(sub, KIND_RES, KIND_PW))),
-                         op.mac.eq(rem != 0), op.clear.eq(first), op.emit.eq(last_in_seg),
-                         op.grp.eq(og), op.c.eq(c_idx), op.t.eq(s - 1), op.u.eq(s - 1),
+                         op.mac.eq(cur_valid), op.clear.eq(first), op.emit.eq(last_in_seg),
+                         op.grp.eq(og), op.c.eq(cur_c), op.t.eq(s - 1), op.u.eq(s - 1),
                          op.bank.eq(prev_bank)]
         m.d.comb += self.head_frame_start.eq(issue & is_head & (og == 0) & first)
 
@@ -267,7 +319,7 @@ class Sequencer(wiring.Component):
         if skip:
             zeros = Signal(range(W + 1))
             seg_cin = Mux(is_head | sub, C, Array([Const(p.c_in) for p in passes])[pass_])
-            m.d.comb += zeros.eq(seg_cin - popcount(rem))
+            m.d.comb += zeros.eq(seg_cin - popcount(rem) - cur_valid)
             last_grp = og == A_NOG[pass_]
             lastv_c = C - (-(-C // P) - 1) * P
             lastv_f = plan.F - (-(-plan.F // P) - 1) * P
@@ -293,19 +345,21 @@ class Sequencer(wiring.Component):
         def start_pass_dw(first_pass):
             """Enter the depthwise of step 0 of a block pass (via the window preload)."""
             if dskip:
-                m.d.comb += [n_phase.eq(PH_PRE), n_k.eq(0)]
+                m.d.comb += [n_phase.eq(PH_PRE), n_k.eq(0), self.dwmask_addr.eq(0)]
                 for i in range(G):
                     m.d.comb += n_win[i].eq(0)
             else:
                 m.d.comb += [n_phase.eq(PH_DW), n_k.eq(first_pass.half if first_pass else
                                                        A_H[pass_ + 1])]
 
-        def enter_dw_step(sv, windows):
+        def enter_dw_step(next_step, windows):
+            """Into the depthwise of step s + 1 (next_step) or of step 0 after the preload."""
             m.d.comb += [n_phase.eq(PH_DW), n_g.eq(0)]
             if dskip:
-                m.d.comb += [n_drem.eq(windows[0] & taps_mask(sv)), n_dfirst.eq(1)]
+                taps = vt_next_step if next_step else vt
+                m.d.comb += [n_drem.eq(windows[0] & taps), n_dfirst.eq(1)]
             else:
-                m.d.comb += n_k.eq(k_lo(sv, h))
+                m.d.comb += n_k.eq(klo_next_step if next_step else klo)
 
         def enter_one_after_dw():
             with m.If(d_ready):
@@ -317,7 +371,9 @@ class Sequencer(wiring.Component):
         # next state
         with m.If(self.start & ~running):
             m.d.comb += [n_running.eq(1), n_done.eq(0), n_pass.eq(0), n_s.eq(0),
-                         n_g.eq(0), n_og.eq(0), n_sub.eq(0)]
+                         n_g.eq(0), n_og.eq(0), n_sub.eq(0), self.mask_addr.eq(0),
+                         self.dwmask_addr.eq(passes[0].half + 1)]
+            load_step_taps(False, 0)
             start_pass_dw(passes[0])
         with m.Elif(issue & (phase == PH_DW)):
             if dskip:
@@ -342,12 +398,13 @@ class Sequencer(wiring.Component):
             for i in range(G):
                 m.d.comb += n_win[i].eq(shifted[i])
             with m.If(k == h):
-                enter_dw_step(Const(0), shifted)
+                enter_dw_step(False, shifted)
             with m.Else():
-                m.d.comb += n_k.eq(k + 1)
+                m.d.comb += [n_k.eq(k + 1), self.dwmask_addr.eq(k + 1)]
         with m.Elif(issue & (phase == PH_ONE)):
             with m.If(~last_in_seg):
-                m.d.comb += [n_rem.eq(rem_next), n_first.eq(0)]
+                m.d.comb += [n_rem.eq(rem_next), n_cur_c.eq(rem_idx), n_cur_valid.eq(1),
+                             n_first.eq(0)]
             with m.Elif(~is_head & A_RES[pass_] & ~sub):
                 m.d.comb += n_sub.eq(1)
                 seg_start(res_mask)
@@ -363,8 +420,10 @@ class Sequencer(wiring.Component):
                 m.d.comb += [n_phase.eq(PH_ONE), n_og.eq(0), n_sub.eq(0)]
                 seg_start(pw_mask)
 
-        # mask memories are read one cycle ahead, for the frame of the next state's step
-        m.d.comb += self.mask_addr.eq(Mux(A_HEAD[n_pass], n_s, Mux(n_s == 0, 0, n_s - 1)))
-        m.d.comb += self.dwmask_addr.eq(Mux(n_phase == PH_PRE, n_k, n_s + A_H[n_pass] + 1))
+        # one lowest-set-bit search for every place a segment starts
+        _, seg_idx = lowest_set(seg_mask)
+        with m.If(seg_go):
+            m.d.comb += [n_rem.eq(seg_mask & (seg_mask - 1)), n_cur_c.eq(seg_idx),
+                         n_cur_valid.eq(seg_mask != 0), n_first.eq(1)]
         m.d.comb += [self.busy.eq(running), self.done.eq(done)]
         return m
