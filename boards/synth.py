@@ -352,6 +352,6 @@ def synthesize(top, spec, build_dir, name: str = "top", seed: int | None = None,
             f"{result.fmax_mhz:.1f} MHz; a shorter critical path helps (more pipelining in the "
             f"PE array, a smaller PE array), or another seed, or a faster part "
             f"(ECP5 speed grade 8, --board orangecrab)"
-            + (f", or a lower PLL clock (--pll-mhz {0.95 * result.fmax_mhz:.1f})"
+            + (f", or a lower PLL clock (--pll-mhz {0.9 * result.fmax_mhz:.1f})"
                if spec.pll else ""))
     return result

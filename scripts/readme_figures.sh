@@ -19,8 +19,13 @@ $PY -m sparknet_hw sim --C 8 --inputs "$CLIPS" --seed 1 | tee "$OUT/sim_C8.txt"
 $PY -m sparknet_hw sim --C 8 --inputs "$CLIPS" --seed 1 --no-skip | tee "$OUT/sim_C8_noskip.txt"
 $PY -m sparknet_hw build --C 8 --board ulx3s --clips 4 --force | tee "$OUT/build_C8_ulx3s.txt"
 $PY -m sparknet_hw build --C 8 --force | tee "$OUT/build_C8_icebreaker.txt"
-for cfg in "8 8 skip" "8 2 skip" "8 2 noskip"; do $PY scripts/ice40_area.py $cfg; done > "$OUT/ice40_area.txt"
-$PY -m sparknet_hw sim --C 8 --pes 2 --inputs "$CLIPS" --clips 4 --seed 1 | tee "$OUT/sim_C8_2pes_skip.txt"
+for cfg in "8 8 skip" "8 2 skip" "8 2 skip1x1 block" "8 2 noskip"; do
+  $PY scripts/ice40_area.py $cfg
+done > "$OUT/ice40_area.txt"
+for mode in all 1x1 off; do
+  $PY -m sparknet_hw sim --C 8 --pes 2 --skip $mode --inputs "$CLIPS" --clips 4 --seed 1 > "$OUT/sim_C8_2pes_$mode.txt"
+done
+$PY -m sparknet_hw sim --C 8 --skip 1x1 --inputs "$CLIPS" --seed 1 > "$OUT/sim_C8_1x1.txt"
 $PY -m sparknet_hw sim --C 8 --inputs "$CLIPS" --clips 1 --seed 1 > "$OUT/sim_C8_verilator_1clip.txt"
 $PY -m sparknet_hw bench | tee "$OUT/bench.txt"
 for C in 4 8 16 32; do

@@ -46,6 +46,20 @@ def test_default_accelerator_per_board_and_width(tmp_path):
     assert (over.skip_mode, over.rom_style) == ("off", "auto")
 
 
+def test_pll_hint_and_bad_pll_requests(capsys, tmp_path):
+    from sparknet_hw.pipeline import BuildOptions, pll_hint, prepare
+    plan = prepare(BuildOptions(C=8, out=tmp_path / "b"))
+    hint = pll_hint(plan, 19.1, 63_380)                  # 90 % of 19.1 MHz -> 16.875 MHz
+    assert "--pll-mhz 16.875" in hint and "5,282 us" in hint and "3,756 us" in hint
+    assert pll_hint(plan, 12.5, 63_380) is None          # nothing worth a PLL
+    pll_plan = prepare(BuildOptions(C=8, out=tmp_path / "c", pll_mhz=17))
+    assert pll_plan.clock_mhz == 16.875 and pll_hint(pll_plan, 19.1, 63_380) is None
+    assert pll_plan.divisor == round(16.875e6 / 115200)
+    out = ["--out", str(tmp_path / "d")]
+    fails(capsys, "build", "--pll-mhz", "300", *out, match="PLL makes 16 to 275 MHz")
+    fails(capsys, "build", "--pll-mhz", "8", *out, match="oscillator clocks the design")
+
+
 def test_build_rejects_checkpoint_of_wrong_width(capsys, tmp_path):
     import torch
 
