@@ -182,8 +182,11 @@ class Sequencer(wiring.Component):
         vt_next_step = Signal(KM)
         m.d.comb += [vt_next_step.eq(taps_mask(s + 1)), n_vt.eq(vt)]
         m.d.sync += vt.eq(n_vt)
-        A_VT0 = Array([Const(sum(1 << t for t in range(*((lambda lo, hi: (lo, hi + 1))(
-            *first_step_taps(p))))), KM) for p in passes])
+        def first_step_mask(p):
+            lo, hi = first_step_taps(p)
+            return sum(1 << t for t in range(lo, hi + 1))
+
+        A_VT0 = Array([Const(first_step_mask(p), KM) for p in passes])
         d_onehot, d_idx = lowest_set(drem)
         drem_next = Signal(KM)
         m.d.comb += drem_next.eq(drem & (drem - 1))
