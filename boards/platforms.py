@@ -32,8 +32,7 @@ class BoardSpec:
     uart_note: str
     # led name -> list of (resource name, number, subsignal or None) lit by that bit of `leds`
     leds: dict = field(default_factory=dict)
-    clock_resource: str = "clk"      # the oscillator's platform resource
-    osc_mhz: float = 12.0
+    osc_mhz: float = 12.0            # the platform's default clock (the board oscillator)
     pll: PLLConfig | None = None     # the design clock from the PLL (`--pll-mhz`)
 
     def platform(self):
@@ -79,7 +78,7 @@ BOARDS = {
               "class2": [("led", 4, None)], "class3": [("led", 5, None)],
               "valid": [("led", 1, None)], "error": [("led", 0, None)],
               "busy": [("led", 6, None)]},
-        clock_resource="clk12", osc_mhz=12.0),
+        osc_mhz=12.0),
     "ulx3s": BoardSpec(
         "ulx3s", "ecp5", _ulx3s, "ULX3S (ECP5 LFE5U-25F-6BG381C, 25 MHz)",
         "FTDI US1 port, usually /dev/ttyUSB0",
@@ -87,14 +86,14 @@ BOARDS = {
               "class2": [("led", 2, None)], "class3": [("led", 3, None)],
               "valid": [("led", 4, None)], "error": [("led", 5, None)],
               "busy": [("led", 6, None)]},
-        clock_resource="clk25", osc_mhz=25.0),
+        osc_mhz=25.0),
     "orangecrab": BoardSpec(
         "orangecrab", "ecp5", _orangecrab, "OrangeCrab r0.2 (ECP5 LFE5U-25F-8MG285C, 48 MHz)",
         "a 3.3 V USB-serial adapter on Feather pins 0 (board RX) and 1 (board TX)",
         # RGB colour = class + 1 in binary (r = bit 0, g = bit 1, b = bit 2); dark = no result
         leds={"code0": [("rgb_led", 0, "r")], "code1": [("rgb_led", 0, "g")],
               "code2": [("rgb_led", 0, "b")]},
-        clock_resource="clk48", osc_mhz=48.0),
+        osc_mhz=48.0),
 }
 DEFAULT_BOARD = "icebreaker"
 
@@ -234,7 +233,7 @@ class BoardTop(Elaboratable):
         m = Module()
         if self.spec.pll is not None:
             m.domains.sync = ClockDomain("sync")
-            m.submodules.clocking = PLLClock(self.spec.pll, self.spec.clock_resource)
+            m.submodules.clocking = PLLClock(self.spec.pll, platform.default_clk)
         m.submodules.core = core = self.core
         uart = platform.request("uart", 0, dir="-")
         m.submodules.uart_rx = rx = io.Buffer("i", uart.rx)

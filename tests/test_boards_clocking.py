@@ -55,6 +55,10 @@ def test_boards_resolve_with_a_pll():
     assert spec.pll is not None and spec.clock_mhz == pytest.approx(19.875)
     assert BOARDS["icebreaker"].pll is None and BOARDS["icebreaker"].clock_mhz == 12.0
     assert resolve("ulx3s").clock_mhz == 25.0 and resolve("orangecrab").clock_mhz == 48.0
+    for spec in BOARDS.values():               # the PLL input is the platform's default clock
+        platform = spec.platform()
+        assert platform.default_clk_frequency == spec.osc_mhz * 1e6, spec.name
+        assert platform.lookup(platform.default_clk, 0).clock is not None
     assert resolve(device="25k-cabga256", clock_mhz=50, pll_mhz=75).pll.f_in_mhz == 50
     with pytest.raises(BoardError, match="--pll-mhz runs the design faster"):
         resolve("icebreaker", clock_mhz=30)
@@ -67,7 +71,7 @@ class WithPLL(Elaboratable):
     def elaborate(self, platform):
         m = Module()
         m.domains.sync = ClockDomain("sync")
-        m.submodules.clocking = PLLClock(self.spec.pll, self.spec.clock_resource)
+        m.submodules.clocking = PLLClock(self.spec.pll, platform.default_clk)
         m.submodules.design = self.design
         return m
 
