@@ -46,6 +46,10 @@ class HwConfig:
     # ~550 LUT4s and costs ~8 EBRs at C=8
     rom_style: str = "auto"
 
+    def __post_init__(self):
+        _check(self.rom_style in ROM_STYLES,
+               f"rom_style '{self.rom_style}': choose one of {', '.join(ROM_STYLES)}")
+
     @property
     def pes(self) -> int:
         return self.rows * self.cols
@@ -56,7 +60,8 @@ class HwConfig:
         return ("all" if self.skip_depthwise else "1x1") if self.zero_skip else "off"
 
     def with_skip(self, mode: str) -> "HwConfig":
-        _check(mode in SKIP_MODES, f"zero skipping '{mode}': choose one of {', '.join(SKIP_MODES)}")
+        _check(mode in SKIP_MODES,
+               f"zero skipping '{mode}': choose one of {', '.join(SKIP_MODES)}")
         return replace(self, zero_skip=mode != "off", skip_depthwise=mode == "all")
 
 
@@ -181,8 +186,6 @@ def build_plan(model: dict, config: HwConfig | None = None) -> Plan:
     _check(isinstance(P, int) and 1 <= P <= 16 and P & (P - 1) == 0,
            f"PE array {config.rows}x{config.cols} = {P} PEs: need a power of two from 1 to 16")
     _check(config.fifo_depth >= 2, "fifo_depth must be at least 2")
-    _check(config.rom_style in ROM_STYLES,
-           f"rom_style '{config.rom_style}': choose one of {', '.join(ROM_STYLES)}")
     T, F, C = model["frames"], model["features"], model["C"]
     _check(F == N_GATES, f"export has {F} features; the accelerator is built for {N_GATES}")
     _check(len(model["labels"]) == N_CLASSES if "labels" in model else True,

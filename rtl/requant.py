@@ -1,9 +1,10 @@
 """Requantization: arithmetic shift with round half to even, then clamp (docs/integer-model.md).
 
 `round_shift` and `clamp_value` build the logic for one value; `Requant` is a lane-parallel
-component around them (one unit per PE lane), combinational or with a register between. The
-shift is a signal: per channel for depthwise layers, a per-layer constant otherwise; only the range [shift_min, shift_max] that the export
-uses is built (a barrel shifter of log2(range) stages, plus the sticky-bit mask).
+component around them (one unit per PE lane), combinational or with a register between.
+The shift is a signal: per channel for depthwise layers, a per-layer constant otherwise; only
+the range [shift_min, shift_max] that the export uses is built (a barrel shifter of
+log2(range) stages, plus the sticky-bit mask).
 """
 from __future__ import annotations
 

@@ -187,7 +187,7 @@ class Sequencer(wiring.Component):
             return sum(1 << t for t in range(lo, hi + 1))
 
         A_VT0 = Array([Const(first_step_mask(p), KM) for p in passes])
-        d_onehot, d_idx = lowest_set(drem)
+        _, d_idx = lowest_set(drem)
         drem_next = Signal(KM)
         m.d.comb += drem_next.eq(drem & (drem - 1))
         mrd = Signal(W)

@@ -21,7 +21,7 @@ $PY -m sparknet_hw build --C 8 --board ulx3s --clips 4 --force | tee "$OUT/build
 $PY -m sparknet_hw build --C 8 --force | tee "$OUT/build_C8_icebreaker.txt"
 $PY -m sparknet_hw build --C 8 --pll-mhz 16.875 --clips 4 --force --out build/sparknet_C8_icebreaker_pll \
   | tee "$OUT/build_C8_icebreaker_pll.txt"
-for cfg in "8 8 skip" "8 2 skip" "8 2 skip1x1 block" "8 2 noskip"; do
+for cfg in "8 8 skip" "8 2 skip" "8 2 skip1x1" "8 2 skip1x1 block" "8 2 noskip"; do
   $PY scripts/ice40_area.py $cfg
 done > "$OUT/ice40_area.txt"
 for mode in all 1x1 off; do
@@ -30,6 +30,9 @@ done
 $PY -m sparknet_hw sim --C 8 --skip 1x1 --inputs "$CLIPS" --seed 1 > "$OUT/sim_C8_1x1.txt"
 $PY -m sparknet_hw sim --C 8 --inputs "$CLIPS" --clips 1 --seed 1 > "$OUT/sim_C8_verilator_1clip.txt"
 $PY -m sparknet_hw bench | tee "$OUT/bench.txt"
+# C = 16 with 1x1 skipping and the tables in LUTs does not fit the UP5K: the build says by how much
+$PY -m sparknet_hw build --C 16 --skip 1x1 --rom-style auto --clips 2 --force \
+  --out build/sparknet_C16_icebreaker_1x1 > "$OUT/build_C16_1x1_misfit.txt" 2>&1 || true
 for C in 4 8 16 32; do
   $PY -m sparknet_hw sim --C "$C" --simulator icarus --inputs "$CLIPS" --clips 1 --seed 1 > "$OUT/sim_C${C}_icarus.txt"
 done

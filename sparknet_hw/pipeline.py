@@ -139,7 +139,6 @@ def prepare(opts: BuildOptions) -> Plan:
     from .boards.platforms import resolve
     from .boards.uart import uart_divisor
     from .rtl import HwConfig
-    from .rtl.config import ROM_STYLES, SKIP_MODES
 
     if opts.C not in WIDTHS:
         raise BuildError(f"unsupported width C={opts.C}: SparkNet is defined for C in "
@@ -165,13 +164,8 @@ def prepare(opts: BuildOptions) -> Plan:
     if not (1 <= pes <= 16 and pes & (pes - 1) == 0):
         raise BuildError(f"--pes {pes}: the PE array needs a power of two from 1 to 16 lanes")
     skip = default["skip"] if opts.zero_skip is None else opts.zero_skip
-    if skip not in SKIP_MODES:
-        raise BuildError(f"--skip {skip}: choose one of {', '.join(SKIP_MODES)}")
-    rom_style = opts.rom_style or default["rom_style"]
-    if rom_style not in ROM_STYLES:
-        raise BuildError(f"--rom-style {rom_style}: choose one of {', '.join(ROM_STYLES)}")
     hw = HwConfig(rows=1, cols=pes, fifo_depth=default["fifo_depth"],
-                  rom_style=rom_style).with_skip(skip)
+                  rom_style=opts.rom_style or default["rom_style"]).with_skip(skip)
     out = Path(opts.out) if opts.out else Path("build") / f"sparknet_C{opts.C}_{spec.name}"
     _check_out_dir(out, opts.force)
     return Plan(opts, spec, hw, out, divisor, int(clock * 0.05), clock / 1e6)
@@ -468,8 +462,7 @@ def _fmt(v, spec="", none="-"):
 def format_markdown(r: dict) -> str:
     lines = [f"# SparkNet C={r['C']} on {r['board']} ({r['device']} {r['package']})", "",
              f"Export: {r['export']} (fingerprint {r['export_fingerprint']}); "
-             f"{r['pes']} PEs, zero skipping {r.get('skip_mode', 'all' if r['zero_skip'] else 'off')}, "
-             f"read-only tables {r.get('rom_style', 'auto')}; "
+             f"{r['pes']} PEs, zero skipping {r['skip_mode']}, read-only tables {r['rom_style']}; "
              f"UART {r['baud']} baud.", "",
              "## Verification", "",
              f"{r['inferences']} clips simulated ({r['simulator']}, seed {r['seed']}): "
@@ -486,7 +479,7 @@ def format_markdown(r: dict) -> str:
              f"| skip ratio (MACs not issued) | {r['skip_ratio']:.1%} |",
              f"| frames skipped by the classifier | {r['frames_skipped']:,.1f} |",
              f"| PE utilization | {r['utilization']:.3f} |",
-             f"| clock ({r.get('clock_source', 'oscillator')}) | {r['clock_mhz']:g} MHz |",
+             f"| clock ({r['clock_source']}) | {r['clock_mhz']:g} MHz |",
              f"| post-route Fmax | {_fmt(r['fmax_mhz'], '.1f')} MHz |",
              f"| latency at Fmax | {_fmt(r['latency_us'], ',.1f')} us |",
              f"| latency at that clock | {r['latency_us_at_clock']:,.1f} us |", "",
@@ -634,8 +627,8 @@ def bench_one(C: int, board: str, out: Path, clips: int, simulator: str, synth: 
                         synth=synth, force=True, seed=seed, quiet=True)
     plan = prepare(opts)
     row_path = out / "row.json"
-    key = {"C": C, "board": plan.spec.name, "pes": plan.hw.pes, "zero_skip": plan.hw.zero_skip,
-           "skip_mode": plan.hw.skip_mode, "rom_style": plan.hw.rom_style, "clips": clips,
+    key = {"C": C, "board": plan.spec.name, "pes": plan.hw.pes, "skip_mode": plan.hw.skip_mode,
+           "rom_style": plan.hw.rom_style, "clips": clips,
            "simulator": simulator, "synth": synth, "baud": opts.baud}
     if row_path.is_file() and not refresh:
         row = json.loads(row_path.read_text())
@@ -753,7 +746,7 @@ def format_bench(rows: list[dict]) -> str:
     lines.append("")
     lines.append("latency in us = cycles per inference / post-route Fmax; * = at the board "
                  "clock (no Fmax: not synthesized or did not fit); ! = more than the device "
-                 "has (does not fit); ZS = zero skipping in the built design (all, 1x1 layers only, or off); no-skip = the "
-                 "same clips with zero skipping off (same Fmax assumed); skip = dense MACs not "
-                 "issued (zero activations gated or skipped)")
+                 "has (does not fit); ZS = zero skipping in the built design (all, 1x1 layers "
+                 "only, or off); no-skip = the same clips with zero skipping off (same Fmax "
+                 "assumed); skip = dense MACs not issued (zero activations gated or skipped)")
     return "\n".join(lines + notes)
