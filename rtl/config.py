@@ -45,6 +45,10 @@ class HwConfig:
     # (Yosys builds them from LUTs on the iCE40), "block" asks for block RAM, which saves
     # ~550 LUT4s and costs ~8 EBRs at C=8
     rom_style: str = "auto"
+    # with depthwise skipping, blocks 2..4 run their depthwise frame-parallel: the lanes are
+    # P consecutive output frames of one channel and each op broadcasts one non-zero input
+    # activation, so every zero input is skipped, not just all-zero P-lane words
+    dw_frames: bool = True
 
     def __post_init__(self):
         _check(self.rom_style in ROM_STYLES,
@@ -111,6 +115,7 @@ class Layer:
     lo: int = 0
     hi: int = 0
     dense_per_frame: int = 0  # filled for reporting only
+    frames: bool = False      # frame-parallel depthwise: weights per (channel, window offset)
 
 
 @dataclass
@@ -129,6 +134,13 @@ class Pass:
     a_buf: str                # "X" or "B": which buffer holds the pass input
     a_signed: bool
     add: tuple[int, int, int] | None   # (shift, lo, hi)
+    frames: bool = False      # frame-parallel depthwise (see HwConfig.dw_frames)
+    lanes: int = 1            # P
+
+    @property
+    def window(self) -> int:
+        """Input frames a depthwise step reads: the kernel, plus P - 1 for a frame tile."""
+        return self.kernel + (self.lanes - 1 if self.frames else 0)
 
 
 @dataclass
@@ -264,6 +276,8 @@ def build_plan(model: dict, config: HwConfig | None = None) -> Plan:
 
     gx = -(-max(F, C) // P)
     gb = -(-C // P)
+    # frame-parallel depthwise: blocks 2..4 (their input has C channels), with all skipping
+    frame_dw = config.zero_skip and config.skip_depthwise and config.dw_frames and P >= 2
 
     # layer table (record order) and memory images
     layers: list[Layer] = []
@@ -285,7 +299,8 @@ def build_plan(model: dict, config: HwConfig | None = None) -> Plan:
                 w = ints(b["dw"]["weight"])
                 cin = b["c_in"]
                 lay = Layer(idx, name, "dw", bi + 1, cin, cin, -(-cin // P), kernel=b["kernel"],
-                            lo=int(b["dw"]["lo"]), hi=int(b["dw"]["hi"]))
+                            lo=int(b["dw"]["lo"]), hi=int(b["dw"]["hi"]),
+                            frames=frame_dw and bi >= 1)
             else:
                 src = b[part]
                 w = ints(src["weight"])
@@ -294,7 +309,17 @@ def build_plan(model: dict, config: HwConfig | None = None) -> Plan:
                 bias = ints(src["bias"])
         lay.wbase = len(weight_image)
         lay.abase = len(aux_vals)
-        if lay.kind == "dw":
+        if lay.kind == "dw" and lay.frames:
+            lay.dense_per_frame = lay.c_in * lay.kernel
+            # lane j computes output frame s0 + j of the tile; the input at window offset r
+            # (frame s0 - K/2 + r) meets tap r - j there
+            K = lay.kernel
+            for c in range(lay.c_in):
+                for r in range(K + P - 1):
+                    weight_image.append(pack([w[c, r - j] if 0 <= r - j < K else 0
+                                              for j in range(P)], wbits))
+                aux_vals.append([int(b["dw"]["shift"][c])] * P)
+        elif lay.kind == "dw":
             lay.dense_per_frame = lay.c_in * lay.kernel
             for g in range(lay.groups):
                 for k in range(lay.kernel):
@@ -324,10 +349,10 @@ def build_plan(model: dict, config: HwConfig | None = None) -> Plan:
                            by_name[f"block{i}.res"].index if res else 0,
                            "X" if i % 2 == 1 else "B", in_rng[i - 1][0] < 0,
                            (int(b["add"]["shift"]), int(b["add"]["lo"]), int(b["add"]["hi"]))
-                           if res else None))
+                           if res else None, frames=by_name[f"block{i}.dw"].frames, lanes=P))
     hl = by_name["head"]
     passes.append(Pass(4, True, 1, 0, C, 1, hl.groups, False, 0, hl.index, 0, "X",
-                       out_rng[3][0] < 0, None))
+                       out_rng[3][0] < 0, None, lanes=P))
 
     cls = model["classifier"]
     wc = ints(cls["weight"])

@@ -42,7 +42,7 @@ def op_layout(plan: Plan) -> data.StructLayout:
         "emit": 1,
         "grp": range(max(groups, 2)),
         "c": range(max(plan.mask_width, 2)),
-        "k": range(max(max(p.kernel for p in plan.passes), 2)),
+        "k": range(max(max(p.window for p in plan.passes), 2)),
         "u": range(plan.T),
         "t": range(plan.T),
         "bank": 1,
@@ -58,12 +58,14 @@ class Sequencer(wiring.Component):
             "start": In(1),
             "hold": In(1),                       # no credit for a new head frame
             "dmask": In(data.ArrayLayout(W, 2)),  # non-zero lanes of d, per bank
+            # frame-parallel depthwise: non-zero channels of each frame of a d tile, per bank
+            "tmask": In(data.ArrayLayout(data.ArrayLayout(W, plan.P), 2)),
             "mask_x": In(W),                     # mask memories' read data (buffer X / B)
             "mask_b": In(W),
             "mask_addr": Out(range(plan.T + 1)),
             "dwmask_x": In(W),                   # second read port: frames ahead (depthwise)
             "dwmask_b": In(W),
-            "dwmask_addr": Out(range(plan.T + 2 * max(p.kernel for p in plan.passes) + 2)),
+            "dwmask_addr": Out(range(plan.T + 2 * max(p.window for p in plan.passes) + 2)),
             "op": Out(op_layout(plan)),
             "busy": Out(1),
             "done": Out(1),
@@ -96,6 +98,14 @@ class Sequencer(wiring.Component):
         A_LRES = arr(lambda p: p.l_res)
         A_ISB = arr(lambda p: int(p.a_buf == "B"))
         A_CINMASK = Array([Const((1 << p.c_in) - 1, W) for p in passes])
+        # frame-parallel depthwise passes (plan.passes[i].frames): a step s = 0 mod P runs the
+        # depthwise of the frame tile s..s+P-1 channel by channel (g is the channel), over the
+        # non-zero inputs of the channel's window of frames s-K/2 .. s+P-1+K/2
+        fdw = any(p.frames for p in plan.passes)
+        lg_p = plan.lg_p
+        A_FR = arr(lambda p: int(p.frames))
+        A_GLAST = arr(lambda p: (p.c_in - 1) if p.frames else (p.gin - 1))
+        A_AHEAD = arr(lambda p: p.half + (P if p.frames else 1))   # window frames ahead of s
         cmask = Const((1 << C) - 1, W)
 
         running = Signal()
@@ -103,8 +113,9 @@ class Sequencer(wiring.Component):
         pass_ = Signal(range(npass + 1))
         s = Signal(range(T + 1))
         phase = Signal(3)
-        g = Signal(range(max(p.gin for p in plan.passes) + 1))
-        k = Signal(range(max(p.kernel for p in plan.passes) + 1))
+        fr = A_FR[pass_] if fdw else Const(0)
+        g = Signal(range(max([p.gin for p in plan.passes] + [C * fdw]) + 1))
+        k = Signal(range(max(p.window for p in plan.passes) + 1))
         og = Signal(range(max(p.n_og for p in plan.passes) + 1))
         sub = Signal()
         # 1x1 segment walk: the current channel is a register (cur_c, cur_valid: the segment
@@ -136,13 +147,14 @@ class Sequencer(wiring.Component):
         # frames s-h .. s+h, shifted once per step from the mask memories' second read port
         G = max(p.gin for p in plan.passes)
         KM = max(p.kernel for p in plan.passes)
+        LM = max(p.window for p in plan.passes)       # >= KM: the walk registers hold either
         # a group's window needs only the largest kernel of the passes that have the group:
         # block 1 (32 input channels, K = 11) has many groups, the wide kernels have C/P
         wbits = [max([p.kernel for p in plan.passes if not p.is_head and p.gin > i] + [1])
                  for i in range(G)]
         win = [Signal(wbits[i], name=f"win{i}") for i in range(G)]
         n_win = [Signal(wbits[i], name=f"n_win{i}") for i in range(G)]
-        drem, n_drem = Signal(KM), Signal(KM)
+        drem, n_drem = Signal(LM), Signal(LM)
         dfirst, n_dfirst = Signal(), Signal()
         since = [Signal(range(D_LAT + 1), name=f"since{b}", init=D_LAT) for b in range(2)]
         for i in range(G):
@@ -164,6 +176,27 @@ class Sequencer(wiring.Component):
             m.d.comb += sh.eq((win[i] >> 1) | (bit.as_unsigned() << km1)[:wbits[i]])
             shifted.append(sh)
         win_arr = Array(win)
+        # frame-parallel windows: per channel, the non-zero bits of frames s-K/2 .. s+P-1+K/2,
+        # shifted once per step (so a tile start finds its whole window)
+        fwin = [Signal(LM, name=f"fwin{c}") for c in range(C if fdw else 0)]
+        n_fwin = [Signal(LM, name=f"n_fwin{c}") for c in range(len(fwin))]
+        fshifted = []
+        lm1 = Signal(range(LM))
+        m.d.comb += lm1.eq(Array([Const(p.window - 1) for p in passes])[pass_])
+        for c in range(len(fwin)):
+            m.d.comb += n_fwin[c].eq(fwin[c])
+            m.d.sync += fwin[c].eq(n_fwin[c])
+            sh = Signal(LM, name=f"fwin_shifted{c}")
+            m.d.comb += sh.eq((fwin[c] >> 1) | ((dw_ok & dwm[c]).as_unsigned() << lm1)[:LM])
+            fshifted.append(sh)
+        fwin_arr = Array(fwin) if fwin else None
+
+        def shift_windows():
+            if dskip:
+                for i in range(G):
+                    m.d.comb += n_win[i].eq(shifted[i])
+            for c in range(len(fwin)):
+                m.d.comb += n_fwin[c].eq(fshifted[c])
 
         def taps_mask(sv):
             lo = Signal(range(KM + 1))
@@ -188,7 +221,7 @@ class Sequencer(wiring.Component):
 
         A_VT0 = Array([Const(first_step_mask(p), KM) for p in passes])
         _, d_idx = lowest_set(drem)
-        drem_next = Signal(KM)
+        drem_next = Signal(LM)
         m.d.comb += drem_next.eq(drem & (drem - 1))
         mrd = Signal(W)
         m.d.comb += mrd.eq(Mux(A_ISB[pass_], self.mask_b, self.mask_x))
@@ -225,16 +258,30 @@ class Sequencer(wiring.Component):
                      self.mask_addr.eq(maddr_stay)]
         dwaddr_stay = Signal.like(self.dwmask_addr)
         dwaddr_step = Signal.like(self.dwmask_addr)
-        m.d.comb += [dwaddr_stay.eq(s + h + 1), dwaddr_step.eq(s + h + 2),
+        m.d.comb += [dwaddr_stay.eq(s + A_AHEAD[pass_]), dwaddr_step.eq(s + A_AHEAD[pass_] + 1),
                      self.dwmask_addr.eq(dwaddr_stay)]
 
+        # d banks: frame parity, or tile parity in frame-parallel passes
         prev_bank = Signal()
-        m.d.comb += prev_bank.eq((s - 1)[0])
+        dw_bank = Signal()
+        sm1 = Signal.like(s)
+        m.d.comb += sm1.eq(s - 1)
+        m.d.comb += [prev_bank.eq(Mux(fr, sm1[lg_p], sm1[0])), dw_bank.eq(Mux(fr, s[lg_p], s[0]))]
         pw_mask = Signal(W)
         res_mask = Signal(W)
         head_mask = Signal(W)
+        # in a frame-parallel pass the 1x1 frame of the next step is s: its d mask
+        pw_mask_next = Signal(W)
+        d_ready_next = Signal()
+        if fdw:
+            tm = self.tmask
+            m.d.comb += pw_mask.eq(Mux(fr, tm[prev_bank][sm1[:lg_p]], self.dmask[prev_bank])
+                                   & A_CINMASK[pass_])
+            m.d.comb += pw_mask_next.eq(tm[s[lg_p]][s[:lg_p]] & A_CINMASK[pass_])
         if skip:
-            m.d.comb += [pw_mask.eq(self.dmask[prev_bank] & A_CINMASK[pass_]),
+            if not fdw:
+                m.d.comb += pw_mask.eq(self.dmask[prev_bank] & A_CINMASK[pass_])
+            m.d.comb += [
                          res_mask.eq(mrd & cmask), head_mask.eq(amask_cur & cmask)]
         else:
             m.d.comb += [pw_mask.eq(A_CINMASK[pass_]), res_mask.eq(cmask),
@@ -246,8 +293,11 @@ class Sequencer(wiring.Component):
         def seg_start(mask):
             m.d.comb += [seg_go.eq(1), seg_mask.eq(mask)]
 
+        s_inc = Signal.like(s)
+        m.d.comb += s_inc.eq(s + 1)
+
         def enter_next_step():
-            ns = s + 1
+            ns = s_inc
             m.d.comb += [n_s.eq(ns), self.mask_addr.eq(maddr_step),
                          self.dwmask_addr.eq(dwaddr_step)]
             load_step_taps(True)
@@ -257,10 +307,15 @@ class Sequencer(wiring.Component):
                 seg_start(mask)
                 m.d.comb += n_amask.eq(mrd)
             with m.Elif(ns < T):
-                if dskip:
-                    for i in range(G):
-                        m.d.comb += n_win[i].eq(shifted[i])
-                enter_dw_step(True, shifted)
+                shift_windows()
+                with m.If(~fr | (ns[:lg_p] == 0) if fdw else 1):
+                    enter_dw_step(True)
+                with m.Else():        # frame-parallel, inside a tile: the 1x1 of frame s
+                    with m.If(d_ready_next):
+                        m.d.comb += [n_phase.eq(PH_ONE), n_og.eq(0), n_sub.eq(0)]
+                        seg_start(pw_mask_next)
+                    with m.Else():
+                        m.d.comb += [n_phase.eq(PH_IDLE), n_og.eq(0), n_sub.eq(0)]
             with m.Else():  # step T: only the 1x1 work of frame T-1, after d[:, T-1] landed
                 m.d.comb += [n_phase.eq(PH_IDLE), n_og.eq(0), n_sub.eq(0)]
 
@@ -303,7 +358,9 @@ class Sequencer(wiring.Component):
             if dskip:
                 m.d.comb += [op.mac.eq(drem != 0), op.clear.eq(dfirst),
                              op.emit.eq(drem_next == 0), op.k.eq(d_idx),
-                             op.u.eq(s + d_idx - h)]
+                             op.u.eq(s + d_idx - h), op.bank.eq(dw_bank)]
+                with m.If(fr):        # frame-parallel: g is the channel, t the tile's first frame
+                    m.d.comb += [op.grp.eq(0), op.c.eq(g)]
             else:
                 m.d.comb += [op.mac.eq(1), op.clear.eq(k == klo), op.emit.eq(k == khi),
                              op.k.eq(k), op.u.eq(s + k - h)]
@@ -336,14 +393,45 @@ class Sequencer(wiring.Component):
             d_lastv = Array([mul_const(dzeros, p.c_in - (p.gin - 1) * P) for p in passes])[pass_]
             with m.If(issue & (phase == PH_DW) & dfirst):
                 m.d.comb += self.skip_gated.eq(Mux(d_last, d_lastv, dzeros << plan.lg_p))
+        if fdw:
+            # a frame-parallel channel's skipped products: the tile's real products minus
+            # those of its non-zero inputs (input at offset r: one per lane whose output
+            # frame is in the tile and in reach of tap r - lane)
+            nt = -(-T // P)
+            n_last = T - (nt - 1) * P
+
+            def cover(p, r, lanes):
+                return sum(1 for j in range(lanes) if 0 <= r - j < p.kernel) if p.frames else 0
+
+            def tile_real(p, i):
+                if not p.frames:
+                    return 0
+                h_ = p.half
+                return sum(min(p.kernel - 1, T - 1 - t + h_) - max(0, h_ - t) + 1
+                           for t in range(i * P, min(i * P + P, T)))
+
+            last_tile = Signal()
+            m.d.comb += last_tile.eq(s + P > T)
+            wsum = 0
+            for r in range(LM):
+                wr = Mux(last_tile, Array([Const(cover(p, r, n_last)) for p in passes])[pass_],
+                         Array([Const(cover(p, r, P)) for p in passes])[pass_])
+                wsum = wsum + Mux(drem[r], wr, 0)
+            real_tile = Array([Array([Const(tile_real(p, i)) for i in range(nt)])
+                               for p in passes])[pass_][s >> lg_p]
+            with m.If(issue & (phase == PH_DW) & dfirst & fr):
+                m.d.comb += self.skip_gated.eq(real_tile - wsum)
 
         for b in range(2):
-            with m.If(issue & (phase == PH_DW) & op.emit & (s[0] == b)):
+            with m.If(issue & (phase == PH_DW) & op.emit & (dw_bank == b)):
                 m.d.sync += since[b].eq(0)
             with m.Elif(since[b] != D_LAT):
                 m.d.sync += since[b].eq(since[b] + 1)
         d_ready = Signal()
-        m.d.comb += d_ready.eq(Array(since)[prev_bank] == D_LAT)
+        m.d.comb += [d_ready.eq(Array(since)[prev_bank] == D_LAT),
+                     # (leaving the depthwise: its last op is an emit into that bank)
+                     d_ready_next.eq((Array(since)[s[lg_p]] == D_LAT) & (phase != PH_DW)
+                                     if fdw else 0)]
 
         def start_pass_dw(first_pass):
             """Enter the depthwise of step 0 of a block pass (via the window preload)."""
@@ -351,16 +439,22 @@ class Sequencer(wiring.Component):
                 m.d.comb += [n_phase.eq(PH_PRE), n_k.eq(0), self.dwmask_addr.eq(0)]
                 for i in range(G):
                     m.d.comb += n_win[i].eq(0)
+                for c in range(len(fwin)):
+                    m.d.comb += n_fwin[c].eq(0)
             else:
                 m.d.comb += [n_phase.eq(PH_DW), n_k.eq(first_pass.half if first_pass else
                                                        A_H[pass_ + 1])]
 
-        def enter_dw_step(next_step, windows):
-            """Into the depthwise of step s + 1 (next_step) or of step 0 after the preload."""
+        def enter_dw_step(next_step):
+            """Into the depthwise of step s + 1 (next_step) or of step 0 after the preload
+            (the windows shift in the same cycle)."""
             m.d.comb += [n_phase.eq(PH_DW), n_g.eq(0)]
             if dskip:
                 taps = vt_next_step if next_step else vt
-                m.d.comb += [n_drem.eq(windows[0] & taps), n_dfirst.eq(1)]
+                m.d.comb += [n_drem.eq(shifted[0] & taps), n_dfirst.eq(1)]
+                if fdw:
+                    with m.If(fr):
+                        m.d.comb += n_drem.eq(fshifted[0])
             else:
                 m.d.comb += n_k.eq(klo_next_step if next_step else klo)
 
@@ -382,8 +476,11 @@ class Sequencer(wiring.Component):
             if dskip:
                 with m.If(drem_next != 0):
                     m.d.comb += [n_drem.eq(drem_next), n_dfirst.eq(0)]
-                with m.Elif(g != A_GIN[pass_]):
+                with m.Elif(g != A_GLAST[pass_]):
                     m.d.comb += [n_g.eq(g + 1), n_drem.eq(win_arr[g + 1] & vt), n_dfirst.eq(1)]
+                    if fdw:
+                        with m.If(fr):
+                            m.d.comb += n_drem.eq(fwin_arr[g + 1])
                 with m.Elif(s == 0):
                     enter_next_step()
                 with m.Else():
@@ -398,10 +495,9 @@ class Sequencer(wiring.Component):
                 with m.Else():
                     enter_one_after_dw()
         with m.Elif(running & (phase == PH_PRE)):
-            for i in range(G):
-                m.d.comb += n_win[i].eq(shifted[i])
-            with m.If(k == h):
-                enter_dw_step(False, shifted)
+            shift_windows()
+            with m.If(k == A_AHEAD[pass_] - 1):
+                enter_dw_step(False)
             with m.Else():
                 m.d.comb += [n_k.eq(k + 1), self.dwmask_addr.eq(k + 1)]
         with m.Elif(issue & (phase == PH_ONE)):

@@ -70,7 +70,11 @@ class SparkNetAccelerator(wiring.Component):
                                           init=[0] * (T * plan.gb))
         m.submodules.xmask = xmask = Memory(shape=unsigned(MX), depth=T, init=[0] * T)
         m.submodules.bmask = bmask = Memory(shape=unsigned(MB), depth=T, init=[0] * T)
-        db, gd = plan.dbits, -(-W // P)
+        # d memory, per bank (frame parity): one word of P channels per lane group, or in
+        # frame-parallel passes (tile parity) one word of P frames per channel
+        fdw = any(p.frames for p in plan.passes)
+        db = plan.dbits
+        gd = max(-(-W // P), plan.C if fdw else 0)
         m.submodules.dmem = dmem = Memory(shape=unsigned(P * db), depth=2 * gd, init=[0] * (2 * gd))
         d_rd, d_wr = dmem.read_port(), dmem.write_port()
         w_rd, a_rd = wmem.read_port(), auxmem.read_port()
@@ -144,15 +148,22 @@ class SparkNetAccelerator(wiring.Component):
         with m.Switch(op.layer):
             for lay in layers:
                 with m.Case(lay.index):
-                    if lay.kind == "dw":
-                        m.d.comb += waddr.eq(lay.wbase + mul_const(op.grp, lay.kernel) + op.k)
+                    if lay.frames:    # a word per (channel, window offset); shifts per channel
+                        m.d.comb += [waddr.eq(lay.wbase + mul_const(op.c, lay.kernel + P - 1)
+                                              + op.k),
+                                     aaddr.eq(lay.abase + op.c)]
+                    elif lay.kind == "dw":
+                        m.d.comb += [waddr.eq(lay.wbase + mul_const(op.grp, lay.kernel) + op.k),
+                                     aaddr.eq(lay.abase + op.grp)]
                     else:
-                        m.d.comb += waddr.eq(lay.wbase + mul_const(op.grp, lay.c_in) + op.c)
-                    m.d.comb += aaddr.eq(lay.abase + op.grp)
+                        m.d.comb += [waddr.eq(lay.wbase + mul_const(op.grp, lay.c_in) + op.c),
+                                     aaddr.eq(lay.abase + op.grp)]
+        A_FR = Array([Const(int(p.frames)) for p in plan.passes])
         is_dw0 = op.kind == KIND_DW
+        fr0 = A_FR[op.pass_]
         row = Mux(is_dw0, op.u, op.t)
-        col = Mux(is_dw0, op.grp, op.c >> plan.lg_p)
-        m.d.comb += d_rd.addr.eq(mul_const(op.bank, gd) + (op.c >> plan.lg_p))
+        col = Mux(is_dw0 & ~fr0, op.grp, op.c >> plan.lg_p)
+        m.d.comb += d_rd.addr.eq(mul_const(op.bank, gd) + Mux(fr0, op.c, op.c >> plan.lg_p))
         m.d.comb += [w_rd.addr.eq(waddr), a_rd.addr.eq(aaddr),
                      x_rd.addr.eq(mul_const(row, plan.gx) + col),
                      b_rd.addr.eq(mul_const(row, plan.gb) + col),
@@ -181,21 +192,36 @@ class SparkNetAccelerator(wiring.Component):
         # non-zero masks stay in registers for the sequencer
         dmask = [Signal(W, name=f"dmask{b}") for b in range(2)]
         m.d.comb += [seq.dmask[0].eq(dmask[0]), seq.dmask[1].eq(dmask[1])]
+        tmask = [[Signal(W, name=f"tmask{b}_{j}") for j in range(P if fdw else 0)]
+                 for b in range(2)]
+        for b in range(2):
+            for j, v in enumerate(tmask[b]):
+                m.d.comb += seq.tmask[b][j].eq(v)
+        fr1 = A_FR[t1.pass_]
+        lane_of = lambda v: v[:plan.lg_p] if plan.lg_p else 0    # noqa: E731
         d_lanes = [d_rd.data[p * db:(p + 1) * db].as_signed() for p in range(P)]
         bcast = Signal(signed(ab_))
         with m.If(t1.kind == KIND_PW):
-            m.d.comb += bcast.eq(Array(d_lanes)[t1.c[:plan.lg_p] if plan.lg_p else 0])
+            m.d.comb += bcast.eq(Array(d_lanes)[Mux(fr1, lane_of(t1.t), lane_of(t1.c))])
         with m.Else():
-            m.d.comb += bcast.eq(Array(lane_vals)[t1.c[:plan.lg_p] if plan.lg_p else 0])
+            m.d.comb += bcast.eq(Array(lane_vals)[lane_of(t1.c)])
         A_NOUT = Array([Const(l.n_out) for l in layers])
         lane_valid = Signal(P)
         base = t1.grp << plan.lg_p
-        m.d.comb += lane_valid.eq(Cat(*[(base + p) < A_NOUT[t1.layer] for p in range(P)]))
+        fdw1 = Signal()
+        m.d.comb += fdw1.eq(fr1 & (t1.kind == KIND_DW))
+        A_K = Array([Const(l.kernel) for l in layers])
+        with m.If(fdw1):
+            # lane j: output frame t + j of the tile (< T) in reach of the input (tap k - j)
+            m.d.comb += lane_valid.eq(Cat(*[(t1.k >= p) & (t1.k < p + A_K[t1.layer])
+                                            & (t1.t + p < T) for p in range(P)]))
+        with m.Else():
+            m.d.comb += lane_valid.eq(Cat(*[(base + p) < A_NOUT[t1.layer] for p in range(P)]))
         acts = []
         nz = Signal(P)
         for p in range(P):
             a = Signal(signed(ab_), name=f"act{p}")
-            m.d.comb += a.eq(Mux(t1.kind == KIND_DW, lane_vals[p], bcast))
+            m.d.comb += a.eq(Mux((t1.kind == KIND_DW) & ~fr1, lane_vals[p], bcast))
             acts.append(a)
         m.d.comb += nz.eq(Cat(*[t1.valid & t1.mac & lane_valid[p] & (acts[p] != 0)
                                 for p in range(P)]))
@@ -250,12 +276,17 @@ class SparkNetAccelerator(wiring.Component):
         # depthwise -> d memory and masks
         d_write = Signal()
         m.d.comb += d_write.eq(t5.valid & (t5.kind == KIND_DW))
-        m.d.comb += [d_wr.addr.eq(mul_const(t5.bank, gd) + t5.grp),
+        fr5 = A_FR[t5.pass_]
+        m.d.comb += [d_wr.addr.eq(mul_const(t5.bank, gd) + Mux(fr5, t5.c, t5.grp)),
                      d_wr.data.eq(Cat(*[q5[p][:db] for p in range(P)])), d_wr.en.eq(d_write)]
         for b in range(2):
             for c in range(W):
-                with m.If(d_write & (t5.bank == b) & (t5.grp == c // P)):
+                with m.If(d_write & ~fr5 & (t5.bank == b) & (t5.grp == c // P)):
                     m.d.sync += dmask[b][c].eq(q5[c % P] != 0)
+            for j, v in enumerate(tmask[b]):
+                for c in range(plan.C):
+                    with m.If(d_write & fr5 & (t5.bank == b) & (t5.c == c)):
+                        m.d.sync += v[c].eq(q5[j] != 0)
         # pointwise of a residual block -> p hold
         A_HASRES = Array([Const(int(p.has_res)) for p in plan.passes])
         p_hold = Signal(data.ArrayLayout(signed(plan.rq_bits), P))

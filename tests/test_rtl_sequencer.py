@@ -9,12 +9,34 @@ from sparknet_hw.rtl.config import HwConfig, build_plan
 from sparknet_hw.rtl.sequencer import Sequencer
 
 
-def reference_ops(plan, dmask, xmask, bmask, skip, dskip):
+def frame_dw_ops(plan, p, s, amask):
+    """A frame-parallel depthwise step: per channel, the non-zero inputs of its window."""
+    T, P, h = plan.T, plan.P, p.half
+    ops, skipped = [], 0
+    for c in range(p.c_in):
+        nz = []
+        for r in range(p.kernel + P - 1):
+            u = s - h + r
+            if not 0 <= u < T:
+                continue
+            if (amask[u] >> c) & 1:
+                nz.append(r)
+            else:
+                skipped += sum(1 for j in range(P) if s + j < T and 0 <= r - j < p.kernel)
+        ops += [("dw", p.l_dw, 0, c, r, s) for r in nz] or [("dw", p.l_dw, 0, c, None, s)]
+    return ops, skipped
+
+
+def reference_ops(plan, dmask, tmask, xmask, bmask, skip, dskip):
     T, C, P = plan.T, plan.C, plan.P
     ops, skipped = [], 0
     for p in plan.passes:
         for s in range(T + 1):
-            if not p.is_head and s < T:
+            if p.frames and s < T and s % P == 0:
+                fops, fskipped = frame_dw_ops(plan, p, s, xmask if p.a_buf == "X" else bmask)
+                ops += fops
+                skipped += fskipped
+            elif not p.is_head and s < T and not p.frames:
                 amask = xmask if p.a_buf == "X" else bmask
                 for g in range(p.gin):
                     lo, hi = max(0, p.half - s), min(p.kernel - 1, T - 1 - s + p.half)
@@ -25,9 +47,9 @@ def reference_ops(plan, dmask, xmask, bmask, skip, dskip):
                         skipped += (len(taps) - len(nz)) * lanes
                         taps = nz
                         if not taps:
-                            ops.append(("dw", p.l_dw, g, None, s))
+                            ops.append(("dw", p.l_dw, g, 0, None, s))
                     for k in taps:
-                        ops.append(("dw", p.l_dw, g, k, s))
+                        ops.append(("dw", p.l_dw, g, 0, k, s))
             if s == 0:
                 continue
             f = s - 1
@@ -37,7 +59,8 @@ def reference_ops(plan, dmask, xmask, bmask, skip, dskip):
                 if p.is_head:
                     segs = [("head", p.l_pw, xmask[f] & ((1 << C) - 1), C)]
                 else:
-                    segs = [("pw", p.l_pw, dmask[f & 1] & ((1 << p.c_in) - 1), p.c_in)]
+                    dm = tmask[(f // P) & 1][f % P] if p.frames else dmask[f & 1]
+                    segs = [("pw", p.l_pw, dm & ((1 << p.c_in) - 1), p.c_in)]
                     if p.has_res:
                         am = (xmask if p.a_buf == "X" else bmask)[f]
                         segs.append(("res", p.l_res, am & ((1 << C) - 1), C))
@@ -52,15 +75,19 @@ def reference_ops(plan, dmask, xmask, bmask, skip, dskip):
     return ops, skipped
 
 
-@pytest.mark.parametrize("skip,dskip", [(True, True), (True, False), (False, False)],
-                         ids=["skip-all", "skip-1x1", "no-skip"])
-def test_sequencer_schedule(skip, dskip):
+@pytest.mark.parametrize("skip,dskip,frames", [(True, True, True), (True, True, False),
+                                               (True, False, False), (False, False, False)],
+                         ids=["skip-all", "skip-all-channels", "skip-1x1", "no-skip"])
+def test_sequencer_schedule(skip, dskip, frames):
     model = random_export(4, seed=8)
-    plan = build_plan(model, HwConfig(zero_skip=skip, skip_depthwise=dskip))
+    plan = build_plan(model, HwConfig(zero_skip=skip, skip_depthwise=dskip, dw_frames=frames))
+    assert any(p.frames for p in plan.passes) == frames
     dut = Sequencer(plan)
     rng = np.random.default_rng(9)
     T = plan.T
     dmask = [int(rng.integers(0, 1 << 32)) & int(rng.integers(0, 1 << 32)), 0]
+    tmask = [[int(rng.integers(0, 16)) for _ in range(plan.P)] for _ in range(2)]
+    tmask[1][2] = 0
     xmask = [int(v) & int(rng.integers(0, 1 << 31)) for v in rng.integers(0, 1 << 31, T)]
     for t in rng.choice(T, 40, replace=False):
         xmask[t] &= ~0xFF                          # all-zero lane-group-0 words
@@ -72,6 +99,9 @@ def test_sequencer_schedule(skip, dskip):
     async def bench(ctx):
         ctx.set(dut.dmask[0], dmask[0])
         ctx.set(dut.dmask[1], dmask[1])
+        for b in range(2):
+            for j in range(plan.P):
+                ctx.set(dut.tmask[b][j], tmask[b][j])
         ctx.set(dut.start, 1)
         for cycle in range(200_000):
             addr = ctx.get(dut.mask_addr)
@@ -81,7 +111,7 @@ def test_sequencer_schedule(skip, dskip):
                 layer, grp = ctx.get(dut.op.layer), ctx.get(dut.op.grp)
                 if kind == "dw":
                     k = ctx.get(dut.op.k) if ctx.get(dut.op.mac) else None
-                    got.append((kind, layer, grp, k, ctx.get(dut.op.t)))
+                    got.append((kind, layer, grp, ctx.get(dut.op.c), k, ctx.get(dut.op.t)))
                 else:
                     c = ctx.get(dut.op.c) if ctx.get(dut.op.mac) else None
                     got.append((kind, layer, grp, c, ctx.get(dut.op.t)))
@@ -100,7 +130,7 @@ def test_sequencer_schedule(skip, dskip):
     sim.add_clock(1e-8)
     sim.add_testbench(bench)
     sim.run()
-    want, skipped = reference_ops(plan, dmask, xmask, bmask, skip, dskip)
+    want, skipped = reference_ops(plan, dmask, tmask, xmask, bmask, skip, dskip)
     assert got == want, (len(got), len(want), _first_diff(got, want))
     assert total_skip[0] == skipped
 
