@@ -96,6 +96,26 @@ def run(model: dict, x) -> dict:
     return out
 
 
+def nonzero_products(model: dict, out: dict) -> dict[str, int]:
+    """Per layer, the products whose activation operand is non-zero ('same' padding excluded):
+    what a zero-gating MAC array issues, whatever it skips."""
+    T = model["frames"]
+    counts = {}
+    a = out["input"]
+    for i, block in enumerate(model["blocks"], start=1):
+        h = block["kernel"] // 2
+        u = np.arange(T)
+        reach = np.minimum(T - 1, u + h) - np.maximum(0, u - h) + 1   # outputs an input meets
+        counts[f"block{i}.dw"] = int(((a != 0) * reach).sum())
+        c_out = block["c_out"]
+        counts[f"block{i}.pw"] = int((out[f"block{i}.dw"] != 0).sum()) * c_out
+        if block.get("res") is not None:
+            counts[f"block{i}.res"] = int((a != 0).sum()) * c_out
+        a = out[f"block{i}.out"]
+    counts["head"] = int((a != 0).sum()) * model["features"]
+    return counts
+
+
 def run_batch(model: dict, xs) -> dict:
     """Logits [N, 12], classes [N] and gate counts [N, 32] for a batch of clips."""
     results = [run(model, x) for x in xs]

@@ -63,6 +63,13 @@ class HwConfig:
         """'all', '1x1' (pointwise, residual and head only) or 'off'."""
         return ("all" if self.skip_depthwise else "1x1") if self.zero_skip else "off"
 
+    @property
+    def depthwise(self) -> str:
+        """Dataflow of the depthwise of blocks 2..4: 'frames' (lanes are consecutive frames of
+        one channel, every zero input skipped) or 'channels' (lanes are channels)."""
+        return ("frames" if self.zero_skip and self.skip_depthwise and self.dw_frames
+                and self.pes >= 2 else "channels")
+
     def with_skip(self, mode: str) -> "HwConfig":
         _check(mode in SKIP_MODES,
                f"zero skipping '{mode}': choose one of {', '.join(SKIP_MODES)}")
@@ -70,6 +77,7 @@ class HwConfig:
 
 
 SKIP_MODES = ("all", "1x1", "off")
+DEPTHWISE = ("frames", "channels")
 ROM_STYLES = ("auto", "block")
 
 
@@ -277,7 +285,7 @@ def build_plan(model: dict, config: HwConfig | None = None) -> Plan:
     gx = -(-max(F, C) // P)
     gb = -(-C // P)
     # frame-parallel depthwise: blocks 2..4 (their input has C channels), with all skipping
-    frame_dw = config.zero_skip and config.skip_depthwise and config.dw_frames and P >= 2
+    frame_dw = config.depthwise == "frames"
 
     # layer table (record order) and memory images
     layers: list[Layer] = []

@@ -265,6 +265,7 @@ def make_report(model: dict, config: HwConfig, res: dict, simulator: str) -> dic
         "simulator": simulator,
         "C": model["C"], "weight_bits": model["weight_bits"], "act_bits": model["act_bits"],
         "zero_skip": config.zero_skip, "skip_mode": config.skip_mode, "pes": config.pes,
+        "depthwise": config.depthwise,
         "inferences": n,
         "mismatches": res["mismatches"],
         "mismatch_details": res.get("details", [])[:20],

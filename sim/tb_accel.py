@@ -83,6 +83,11 @@ def compare(model, x, rec) -> list[str]:
     for f, (hw, gd) in enumerate(zip(rec["gate_counts"], g["gate_counts"].tolist())):
         if hw != gd:
             errs.append(f"gate_count{f}: hw {hw} != golden {gd}")
+    # the issue counters too: every product with a non-zero activation, no more, no less
+    for name, gd in golden.nonzero_products(model, g).items():
+        hw = rec["layers"][name]["issued"]
+        if hw != gd:
+            errs.append(f"{name} issued MACs: hw {hw} != golden {gd}")
     return errs
 
 

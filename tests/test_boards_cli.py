@@ -37,11 +37,15 @@ def test_build_rejects_bad_options(capsys, tmp_path):
 def test_default_accelerator_per_board_and_width(tmp_path):
     from sparknet_hw.pipeline import BuildOptions, prepare
     hw = {(C, board): prepare(BuildOptions(C=C, board=board, out=tmp_path / f"{C}{board}")).hw
-          for C in (8, 16) for board in ("icebreaker", "ulx3s")}
+          for C in (8, 16, 32) for board in ("icebreaker", "ulx3s")}
     assert (hw[8, "icebreaker"].pes, hw[8, "icebreaker"].skip_mode,
             hw[8, "icebreaker"].rom_style) == (2, "1x1", "block")
     assert (hw[16, "icebreaker"].skip_mode, hw[16, "icebreaker"].rom_style) == ("off", "auto")
-    assert (hw[8, "ulx3s"].pes, hw[8, "ulx3s"].skip_mode) == (16, "all")
+    assert (hw[8, "ulx3s"].pes, hw[8, "ulx3s"].skip_mode, hw[8, "ulx3s"].depthwise) == \
+        (16, "all", "frames")
+    assert hw[32, "ulx3s"].depthwise == "channels"
+    ch = prepare(BuildOptions(C=8, board="ulx3s", out=tmp_path / "c", depthwise="channels")).hw
+    assert ch.depthwise == "channels"
     over = prepare(BuildOptions(C=8, out=tmp_path / "o", zero_skip="off", rom_style="auto")).hw
     assert (over.skip_mode, over.rom_style) == ("off", "auto")
 

@@ -52,3 +52,32 @@ def test_golden_rejects_bad_features():
         golden.run(model, np.zeros((32, 100), dtype=np.int8))
     with pytest.raises(golden.FeatureError, match="dtype"):
         golden.run(model, np.zeros((32, 101), dtype=np.float32))
+
+
+def test_nonzero_products_count_every_product_with_a_nonzero_activation():
+    model = random_export(4, seed=5)
+    rng = np.random.default_rng(6)
+    x = rng.integers(-3, 4, size=(model["features"], model["frames"]))
+    x[:, 40:60] = 0
+    out = golden.run(model, x)
+    T = model["frames"]
+    want = {}
+    a = out["input"]
+    for i, block in enumerate(model["blocks"], start=1):
+        K, h = block["kernel"], block["kernel"] // 2
+        n = 0
+        for c in range(a.shape[0]):          # one product per (channel, output frame, tap)
+            for s in range(T):
+                for k in range(K):
+                    u = s + k - h
+                    n += 0 <= u < T and a[c, u] != 0
+        want[f"block{i}.dw"] = n
+        d = out[f"block{i}.dw"]
+        want[f"block{i}.pw"] = sum(int(d[c, t] != 0) for c in range(d.shape[0])
+                                   for t in range(T) for _ in range(block["c_out"]))
+        if block.get("res") is not None:
+            want[f"block{i}.res"] = sum(int(a[c, t] != 0) for c in range(a.shape[0])
+                                        for t in range(T) for _ in range(block["c_out"]))
+        a = out[f"block{i}.out"]
+    want["head"] = sum(int(a[c, t] != 0) for c in range(a.shape[0]) for t in range(T)) * 32
+    assert golden.nonzero_products(model, out) == want

@@ -56,16 +56,22 @@ def test_verilator_c8_int8_all_stimuli_and_reset():
 def test_verilator_skip_modes_same_results_fewer_cycles():
     model = export_for(8, 8, 8)
     x = stimuli(model, np.random.default_rng(12), kinds=("sparse",), real=1)
-    reps = {mode: check(run_sim(model, x, "verilator", HwConfig().with_skip(mode), gaps=False))
-            for mode in ("all", "1x1", "off")}
-    for mode in ("1x1", "off"):
+    configs = {mode: HwConfig().with_skip(mode) for mode in ("all", "1x1", "off")}
+    configs["all-channels"] = HwConfig(dw_frames=False)
+    assert [c.depthwise for c in configs.values()] == ["frames"] + ["channels"] * 3
+    reps = {mode: check(run_sim(model, x, "verilator", cfg, gaps=False))
+            for mode, cfg in configs.items()}
+    for mode in ("1x1", "off", "all-channels"):
         assert reps[mode]["classes"] == reps["all"]["classes"]
         assert reps[mode]["macs_issued"] == reps["all"]["macs_issued"]
-    # skipping the 1x1 zeros saves cycles; skipping all-zero depthwise words saves more
-    assert reps["all"]["cycles"] < reps["1x1"]["cycles"] < reps["off"]["cycles"]
+    # skipping the 1x1 zeros saves cycles; skipping all-zero depthwise words saves more, and
+    # the frame-parallel depthwise, which skips every zero input of blocks 2..4, more again
+    assert (reps["all"]["cycles"] < reps["all-channels"]["cycles"] < reps["1x1"]["cycles"]
+            < reps["off"]["cycles"])
     dw = [n for n in reps["all"]["layers"] if n.endswith(".dw")]
     for n in dw:
         assert reps["1x1"]["layers"][n]["cycles"] == reps["off"]["layers"][n]["cycles"], n
+    assert reps["all"]["layers"]["block1.dw"] == reps["all-channels"]["layers"]["block1.dw"]
 
 
 def test_verilator_narrow_bits():

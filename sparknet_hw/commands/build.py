@@ -50,6 +50,11 @@ def register(sub) -> None:
                    help="where the classifier columns and biases/shifts go: auto (synthesis "
                         "chooses; LUTs on the iCE40) or block (block RAM); default block "
                         "where the iCE40 default accelerator has room for it")
+    p.add_argument("--depthwise", choices=["frames", "channels"], default=None,
+                   help="dataflow of the block 2..4 depthwise with --skip all: frames (lanes "
+                        "are consecutive frames of a channel, every zero input skipped; more "
+                        "logic and weight memory) or channels (only all-zero words skipped); "
+                        "default frames, channels for C = 32 on ECP5")
     p.add_argument("--baud", type=int, default=115200, help="UART baud rate (default 115200)")
     p.add_argument("--seed", type=int, default=None, help="simulation seed")
     p.add_argument("--no-synth", action="store_true", help="stop after verification")
@@ -67,6 +72,7 @@ def run(args) -> int:
                         inputs=args.inputs, clips=args.clips, synth=not args.no_synth,
                         force=args.force, baud=args.baud, pes=args.pes,
                         zero_skip=args.zero_skip, rom_style=args.rom_style,
+                        depthwise=args.depthwise,
                         seed=args.seed)
     report = run_build(opts).report
     return 0 if report["mismatches"] == 0 else 1

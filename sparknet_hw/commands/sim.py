@@ -35,6 +35,10 @@ def register(sub) -> None:
                            "words), 1x1 (pointwise, residual and head only) or off")
     skip.add_argument("--no-skip", dest="skip", action="store_const", const="off",
                       help="the same as --skip off (zeros are only gated)")
+    p.add_argument("--depthwise", choices=["frames", "channels"], default="frames",
+                   help="dataflow of the block 2..4 depthwise with --skip all: frames (default: "
+                        "lanes are consecutive frames of a channel, every zero input skipped) "
+                        "or channels (lanes are channels, only all-zero words skipped)")
     p.add_argument("--rom-style", choices=["auto", "block"], default="auto",
                    help="synthesis attribute of the read-only tables (no effect in simulation)")
     p.add_argument("--pes", type=int, default=8, help="PE lanes (rows*cols, power of 2, <= 16)")
@@ -94,6 +98,7 @@ def load_inputs(args, model, rng) -> np.ndarray:
 def format_report(r: dict) -> str:
     lines = [f"SparkNet accelerator, C={r['C']} w{r['weight_bits']}a{r['act_bits']}, "
              f"{r['pes']} PEs, zero skipping {r['skip_mode']}, "
+             f"{'frame' if r['depthwise'] == 'frames' else 'channel'}-parallel depthwise, "
              f"{r['simulator']}, {r['inferences']} inference(s), seed {r['seed']}"]
     lines.append(f"{'layer':<14}{'dense MACs':>12}{'real':>12}{'issued':>12}{'gated':>12}"
                  f"{'cycles':>10}{'zero in':>9}")
@@ -141,7 +146,8 @@ def run(args) -> int:
     quantize_inputs(model, x)  # shape/range errors before anything is built
     if args.pes < 1:
         raise UserError("--pes must be positive")
-    config = HwConfig(rows=1, cols=args.pes, rom_style=args.rom_style).with_skip(args.skip)
+    config = HwConfig(rows=1, cols=args.pes, rom_style=args.rom_style,
+                      dw_frames=args.depthwise == "frames").with_skip(args.skip)
     report = run_sim(model, x, args.simulator, config, seed=seed, waves=args.waves)
     if args.json:
         print(json.dumps(report, indent=2))
