@@ -16,6 +16,12 @@ mask (lowest first, one per cycle, no bubbles between segments); without it, ove
 channel (zero activations then reach the PEs and are only gated). `skip_depthwise` adds the
 depthwise skipping of all-zero P-lane words (a K-frame window of word non-zero bits per lane
 group); without it the depthwise visits every valid tap, which saves most of the skipping logic.
+
+Frame-parallel passes (plan.passes[i].frames: blocks 2..4 with all skipping): the depthwise
+runs once per tile of P frames, at steps s = 0 mod P: for each channel c (g holds c), the
+set bits of a register of the non-zero inputs of frames s-K/2 .. s+P-1+K/2, one broadcast
+input per op (lane j computes frame s+j). Steps inside a tile have only their 1x1 work; d
+lives in banks by tile parity with per-frame masks (`tmask`).
 """
 from __future__ import annotations
 
@@ -281,8 +287,7 @@ class Sequencer(wiring.Component):
         if skip:
             if not fdw:
                 m.d.comb += pw_mask.eq(self.dmask[prev_bank] & A_CINMASK[pass_])
-            m.d.comb += [
-                         res_mask.eq(mrd & cmask), head_mask.eq(amask_cur & cmask)]
+            m.d.comb += [res_mask.eq(mrd & cmask), head_mask.eq(amask_cur & cmask)]
         else:
             m.d.comb += [pw_mask.eq(A_CINMASK[pass_]), res_mask.eq(cmask),
                          head_mask.eq(cmask)]
