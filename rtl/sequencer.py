@@ -33,6 +33,7 @@ from .config import Plan
 from .util import lowest_set, mul_const, popcount
 
 KIND_DW, KIND_PW, KIND_RES, KIND_HEAD = 0, 1, 2, 3
+SEG_PW, SEG_RES, SEG_HEAD, SEG_PW_NEXT = 0, 1, 2, 3     # where a 1x1 segment's mask comes from
 PH_DW, PH_ONE, PH_IDLE, PH_DONE, PH_PRE = 0, 1, 2, 3, 4
 D_LAT = 6    # cycles from a depthwise emit op to its d memory word / mask being readable
 
@@ -292,11 +293,14 @@ class Sequencer(wiring.Component):
             m.d.comb += [pw_mask.eq(A_CINMASK[pass_]), res_mask.eq(cmask),
                          head_mask.eq(cmask)]
 
-        seg_go = Signal()                 # the next state starts a 1x1 segment over seg_mask
-        seg_mask = Signal(W)
+        # the next state starts a 1x1 segment over the mask of source seg_src; each source's
+        # first channel is found in parallel, so the choice of source (which depends on the
+        # op walk) is not in front of a lowest-set-bit search (the iCE40's longest path)
+        seg_go = Signal()
+        seg_src = Signal(2)
 
-        def seg_start(mask):
-            m.d.comb += [seg_go.eq(1), seg_mask.eq(mask)]
+        def seg_start(src):
+            m.d.comb += [seg_go.eq(1), seg_src.eq(src)]
 
         s_inc = Signal.like(s)
         m.d.comb += s_inc.eq(s + 1)
@@ -308,8 +312,7 @@ class Sequencer(wiring.Component):
             load_step_taps(True)
             with m.If(is_head):
                 m.d.comb += [n_phase.eq(PH_ONE), n_og.eq(0), n_sub.eq(0)]
-                mask = (mrd & cmask) if skip else cmask
-                seg_start(mask)
+                seg_start(SEG_RES)       # the head frame's input mask, as for a residual
                 m.d.comb += n_amask.eq(mrd)
             with m.Elif(ns < T):
                 shift_windows()
@@ -318,7 +321,7 @@ class Sequencer(wiring.Component):
                 with m.Else():        # frame-parallel, inside a tile: the 1x1 of frame s
                     with m.If(d_ready_next):
                         m.d.comb += [n_phase.eq(PH_ONE), n_og.eq(0), n_sub.eq(0)]
-                        seg_start(pw_mask_next)
+                        seg_start(SEG_PW_NEXT)
                     with m.Else():
                         m.d.comb += [n_phase.eq(PH_IDLE), n_og.eq(0), n_sub.eq(0)]
             with m.Else():  # step T: only the 1x1 work of frame T-1, after d[:, T-1] landed
@@ -466,7 +469,7 @@ class Sequencer(wiring.Component):
         def enter_one_after_dw():
             with m.If(d_ready):
                 m.d.comb += [n_phase.eq(PH_ONE), n_og.eq(0), n_sub.eq(0)]
-                seg_start(pw_mask)
+                seg_start(SEG_PW)
             with m.Else():
                 m.d.comb += [n_phase.eq(PH_IDLE), n_og.eq(0), n_sub.eq(0)]
 
@@ -511,10 +514,10 @@ class Sequencer(wiring.Component):
                              n_first.eq(0)]
             with m.Elif(~is_head & A_RES[pass_] & ~sub):
                 m.d.comb += n_sub.eq(1)
-                seg_start(res_mask)
+                seg_start(SEG_RES)
             with m.Elif(og != A_NOG[pass_]):
                 m.d.comb += [n_og.eq(og + 1), n_sub.eq(0)]
-                seg_start(Mux(is_head, head_mask, pw_mask))
+                seg_start(Mux(is_head, SEG_HEAD, SEG_PW))
             with m.Else():
                 end_of_step()
         with m.Elif(running & (phase == PH_IDLE)):
@@ -522,12 +525,24 @@ class Sequencer(wiring.Component):
                 enter_next_step()
             with m.Elif(d_ready):
                 m.d.comb += [n_phase.eq(PH_ONE), n_og.eq(0), n_sub.eq(0)]
-                seg_start(pw_mask)
+                seg_start(SEG_PW)
 
         # one lowest-set-bit search for every place a segment starts
-        _, seg_idx = lowest_set(seg_mask)
+        def walk_start(mask, width):
+            v = Signal(width)
+            m.d.comb += v.eq(mask[:width])
+            _, idx = lowest_set(v)
+            return idx, v & (v - 1), v != 0
+
+        sources = {SEG_PW: walk_start(pw_mask, W), SEG_RES: walk_start(res_mask, C),
+                   SEG_HEAD: walk_start(head_mask, C)}
+        if fdw:
+            sources[SEG_PW_NEXT] = walk_start(pw_mask_next, W)
         with m.If(seg_go):
-            m.d.comb += [n_rem.eq(seg_mask & (seg_mask - 1)), n_cur_c.eq(seg_idx),
-                         n_cur_valid.eq(seg_mask != 0), n_first.eq(1)]
+            m.d.comb += n_first.eq(1)
+            with m.Switch(seg_src):
+                for src, (idx, rest, nonzero) in sources.items():
+                    with m.Case(src):
+                        m.d.comb += [n_rem.eq(rest), n_cur_c.eq(idx), n_cur_valid.eq(nonzero)]
         m.d.comb += [self.busy.eq(running), self.done.eq(done)]
         return m

@@ -244,18 +244,21 @@ class SparkNetAccelerator(wiring.Component):
         t2 = Signal(OL)
         t3 = Signal(OL)
         shift2 = Signal(P * ab)
-        shift3 = Signal(P * ab)
-        m.d.sync += [t2.eq(t1), t3.eq(t2), shift3.eq(shift2)]
+        m.d.sync += [t2.eq(t1), t3.eq(t2)]
         with m.If(t1.valid & t1.clear):
             m.d.sync += shift2.eq(shift1)
         A_SHIFT = Array([Const(l.shift, rq.shift.shape().elem_shape) for l in layers])
+        # the requant's shift per lane (per channel for depthwise, per layer otherwise) is
+        # chosen in S2, so S3 starts from a register (S3 was the UP5K's longest stage)
+        shift3 = Signal.like(rq.shift)
+        for p in range(P):
+            m.d.sync += shift3[p].eq(Mux(t2.kind == KIND_DW,
+                                         shift2[p * ab:(p + 1) * ab].as_signed(),
+                                         A_SHIFT[t2.layer]))
         A_LO = Array([Const(l.lo, signed(plan.rq_bits)) for l in layers])
         A_HI = Array([Const(l.hi, signed(plan.rq_bits)) for l in layers])
         for p in range(P):
-            m.d.comb += [rq.x[p].eq(pes.acc[p]),
-                         rq.shift[p].eq(Mux(t3.kind == KIND_DW,
-                                            shift3[p * ab:(p + 1) * ab].as_signed(),
-                                            A_SHIFT[t3.layer]))]
+            m.d.comb += [rq.x[p].eq(pes.acc[p]), rq.shift[p].eq(shift3[p])]
         # the requant registers its shifted and rounded values: S4 clamps them (the whole
         # requant in one stage was the critical path, ~54 ns on the UP5K)
         t4 = Signal(OL)
