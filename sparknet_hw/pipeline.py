@@ -642,7 +642,8 @@ def bench_one(C: int, board: str, out: Path, clips: int, simulator: str, synth: 
     row_path = out / "row.json"
     key = {"C": C, "board": plan.spec.name, "pes": plan.hw.pes, "skip_mode": plan.hw.skip_mode,
            "rom_style": plan.hw.rom_style, "depthwise": plan.hw.depthwise, "clips": clips,
-           "simulator": simulator, "synth": synth, "baud": opts.baud}
+           "simulator": simulator, "synth": synth, "baud": opts.baud,
+           "design_code": _design_code_fingerprint()}
     if row_path.is_file() and not refresh:
         row = json.loads(row_path.read_text())
         shipped = SHIPPED / f"sparknet_C{C}_int8_export.json"
@@ -696,6 +697,19 @@ def bench_one(C: int, board: str, out: Path, clips: int, simulator: str, synth: 
     row["seconds"] = round(time.monotonic() - start, 1)
     _write_json(row_path, row)
     return row
+
+
+def _design_code_fingerprint() -> str:
+    """A hash of the generator and board sources: a cached bench row is only reused for the
+    design code that produced it."""
+    import hashlib
+
+    from . import boards, rtl
+    digest = hashlib.sha256()
+    for pkg in (rtl, boards):
+        for path in sorted(Path(pkg.__file__).parent.glob("*.py")):
+            digest.update(path.name.encode() + path.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def _fingerprint_file(path: Path) -> str:

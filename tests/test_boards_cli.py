@@ -134,3 +134,17 @@ def test_bench_table_format():
     assert "5000/5280" in text and "8/8" in text and "450" in text and "800" in text
     assert "9000/5280!" in text
     assert "750*" in text and "does not fit icebreaker" in text and "failed: stage failed" in text
+
+
+def test_bench_row_cache_is_only_reused_for_the_same_design_code(tmp_path, monkeypatch):
+    import sparknet_hw.pipeline as pipeline
+    first = pipeline.bench_one(4, "icebreaker", tmp_path / "b", clips=1, simulator="verilator",
+                               synth=False, refresh=False)
+    assert not first.get("cached") and first["mismatches"] == 0
+    again = pipeline.bench_one(4, "icebreaker", tmp_path / "b", clips=1, simulator="verilator",
+                               synth=False, refresh=False)
+    assert again.get("cached") and again["cycles"] == first["cycles"]
+    monkeypatch.setattr(pipeline, "_design_code_fingerprint", lambda: "another design")
+    changed = pipeline.bench_one(4, "icebreaker", tmp_path / "b", clips=1, simulator="verilator",
+                                 synth=False, refresh=False)
+    assert not changed.get("cached")
