@@ -17,13 +17,15 @@ $PY -m sparknet_hw eval --checkpoint sparknet_hw/checkpoints/sparknet_C8.pt --da
 $PY -m sparknet_hw eval --checkpoint sparknet_hw/checkpoints/sparknet_C8.pt --data "$CORPUS" --split train > "$OUT/eval_C8_train.txt"
 $PY -m sparknet_hw sim --C 8 --inputs "$CLIPS" --seed 1 | tee "$OUT/sim_C8.txt"
 $PY -m sparknet_hw sim --C 8 --inputs "$CLIPS" --seed 1 --no-skip | tee "$OUT/sim_C8_noskip.txt"
+$PY -m sparknet_hw sim --C 8 --inputs "$CLIPS" --seed 1 --depthwise channels | tee "$OUT/sim_C8_channels.txt"
 $PY -m sparknet_hw build --C 8 --board ulx3s --clips 4 --force | tee "$OUT/build_C8_ulx3s.txt"
 $PY -m sparknet_hw build --C 8 --force | tee "$OUT/build_C8_icebreaker.txt"
-$PY -m sparknet_hw build --C 8 --pll-mhz 16.875 --clips 4 --force --out build/sparknet_C8_icebreaker_pll \
+$PY -m sparknet_hw build --C 8 --pll-mhz 20.625 --clips 4 --force --out build/sparknet_C8_icebreaker_pll \
   | tee "$OUT/build_C8_icebreaker_pll.txt"
-for cfg in "8 8 skip" "8 2 skip" "8 2 skip1x1" "8 2 skip1x1 block" "8 2 noskip"; do
+for cfg in "8 8 skip" "8 8 skipch" "8 2 skip" "8 2 skipch" "8 2 skip1x1" "8 2 skip1x1 block" "8 2 noskip"; do
   $PY scripts/ice40_area.py $cfg
 done > "$OUT/ice40_area.txt"
+$PY -m sparknet_hw sim --C 8 --pes 2 --depthwise channels --inputs "$CLIPS" --clips 4 --seed 1 > "$OUT/sim_C8_2pes_all_channels.txt"
 for mode in all 1x1 off; do
   $PY -m sparknet_hw sim --C 8 --pes 2 --skip $mode --inputs "$CLIPS" --clips 4 --seed 1 > "$OUT/sim_C8_2pes_$mode.txt"
 done
