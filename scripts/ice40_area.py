@@ -38,7 +38,7 @@ def main() -> int:
         stat = Path(tmp, "stat.txt").read_text()
     cells = {name: int(n) for n, name in re.findall(r"^\s+(\d+)\s+(SB_\w+)", stat, re.M)}
     ffs = sum(n for name, n in cells.items() if name.startswith("SB_DFF"))
-    print(f"C={C}, {pes} PEs, zero skipping {mode}, {hw.depthwise}-parallel depthwise, "
+    print(f"C={C}, {pes} PEs, zero skipping {mode}, {hw.depthwise[:-1]}-parallel depthwise, "
           f"tables {roms}: "
           f"{cells.get('SB_LUT4', 0):,} SB_LUT4, {cells.get('SB_CARRY', 0):,} SB_CARRY, "
           f"{ffs:,} flip-flops, {cells.get('SB_RAM40_4K', 0)} SB_RAM40_4K, "
