@@ -77,7 +77,6 @@ class HwConfig:
 
 
 SKIP_MODES = ("all", "1x1", "off")
-DEPTHWISE = ("frames", "channels")
 ROM_STYLES = ("auto", "block")
 
 

@@ -198,7 +198,9 @@ class SparkNetAccelerator(wiring.Component):
             for j, v in enumerate(tmask[b]):
                 m.d.comb += seq.tmask[b][j].eq(v)
         fr1 = A_FR[t1.pass_]
-        lane_of = lambda v: v[:plan.lg_p] if plan.lg_p else 0    # noqa: E731
+
+        def lane_of(v):
+            return v[:plan.lg_p] if plan.lg_p else 0
         d_lanes = [d_rd.data[p * db:(p + 1) * db].as_signed() for p in range(P)]
         bcast = Signal(signed(ab_))
         with m.If(t1.kind == KIND_PW):
