@@ -40,8 +40,9 @@ def register(sub) -> None:
     skip = p.add_mutually_exclusive_group()
     skip.add_argument("--skip", dest="zero_skip", nargs="?", const="all", default=None,
                       choices=["all", "1x1", "off"], metavar="all|1x1|off",
-                      help="zero skipping: all (1x1 layers and all-zero depthwise words), 1x1 "
-                           "(pointwise, residual and head only: most of the cycles, less logic) "
+                      help="zero skipping: all (1x1 layers and the depthwise, see "
+                           "--depthwise), 1x1 (pointwise, residual and head only: most of the "
+                           "cycles, less logic) "
                            "or off; --skip alone means all (default: all on ECP5; on the "
                            "iCEBreaker 1x1 for C <= 8, off for C >= 16)")
     skip.add_argument("--no-skip", dest="zero_skip", action="store_const", const="off",

@@ -31,8 +31,8 @@ def register(sub) -> None:
     p.add_argument("--waves", action="store_true", help="dump waveforms")
     skip = p.add_mutually_exclusive_group()
     skip.add_argument("--skip", choices=["all", "1x1", "off"], default="all",
-                      help="zero skipping: all (default: 1x1 layers and all-zero depthwise "
-                           "words), 1x1 (pointwise, residual and head only) or off")
+                      help="zero skipping: all (default: 1x1 layers and the depthwise, see "
+                           "--depthwise), 1x1 (pointwise, residual and head only) or off")
     skip.add_argument("--no-skip", dest="skip", action="store_const", const="off",
                       help="the same as --skip off (zeros are only gated)")
     p.add_argument("--depthwise", choices=["frames", "channels"], default="frames",
