@@ -21,6 +21,8 @@ $PY -m sparknet_hw sim --C 8 --inputs "$CLIPS" --seed 1 --depthwise channels | t
 $PY -m sparknet_hw build --C 8 --board ulx3s --clips 4 --force | tee "$OUT/build_C8_ulx3s.txt"
 $PY -m sparknet_hw build --C 8 --board ulx3s --clips 4 --depthwise channels --force \
   --out build/sparknet_C8_ulx3s_channels > "$OUT/build_C8_ulx3s_channels.txt"
+$PY -m sparknet_hw build --C 32 --board ulx3s --clips 4 --depthwise frames --force \
+  --out build/sparknet_C32_ulx3s_frames > "$OUT/build_C32_ulx3s_frames.txt"
 $PY -m sparknet_hw build --C 8 --force | tee "$OUT/build_C8_icebreaker.txt"
 $PY -m sparknet_hw build --C 8 --pll-mhz 20.625 --clips 4 --force --out build/sparknet_C8_icebreaker_pll \
   | tee "$OUT/build_C8_icebreaker_pll.txt"

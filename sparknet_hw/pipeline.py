@@ -30,9 +30,9 @@ WIDTHS = (4, 8, 16, 32)
 # depthwise zero skipping does not fit (+1.3k LUT4s), 1x1 skipping does once the read-only
 # tables move to block RAM (-550 LUT4s, +8 EBRs); from C = 16 the activation buffers leave no
 # block RAM for the tables, so those widths build without skipping. ULX3S (ECP5-25F): 16 PEs,
-# all skipping; the frame-parallel depthwise shortens C = 8 by 21 % (281.6 -> 222.8 us, +2.7k
-# LUTs) but C = 32 by 3 % (806 -> 785 us at commit 2b0249a) for +7.2k LUTs and 52 of the 56
-# block RAMs, so C = 32 keeps the channel-parallel one. `--pes`, `--skip`, `--rom-style`,
+# all skipping; the frame-parallel depthwise shortens C = 8 by 20 % (279.4 -> 222.8 us, +3.2k
+# LUTs) but C = 32 by 1 % (778 -> 771 us) for +7.5k LUTs and 52 of the 56 block RAMs, so
+# C = 32 keeps the channel-parallel one. `--pes`, `--skip`, `--rom-style`,
 # `--depthwise` override it.
 DEFAULT_HW = {"ice40": {"pes": 2, "skip": "1x1", "rom_style": "block", "fifo_depth": 2,
                         "depthwise": "frames"},

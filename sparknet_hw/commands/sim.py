@@ -98,7 +98,7 @@ def load_inputs(args, model, rng) -> np.ndarray:
 def format_report(r: dict) -> str:
     lines = [f"SparkNet accelerator, C={r['C']} w{r['weight_bits']}a{r['act_bits']}, "
              f"{r['pes']} PEs, zero skipping {r['skip_mode']}, "
-             f"{'frame' if r['depthwise'] == 'frames' else 'channel'}-parallel depthwise, "
+             f"{r['depthwise'][:-1]}-parallel depthwise, "
              f"{r['simulator']}, {r['inferences']} inference(s), seed {r['seed']}"]
     lines.append(f"{'layer':<14}{'dense MACs':>12}{'real':>12}{'issued':>12}{'gated':>12}"
                  f"{'cycles':>10}{'zero in':>9}")
