@@ -58,29 +58,37 @@ class Classifier(wiring.Component):
         n_rd, n_wr = counts.read_port(), counts.write_port()
         n_valid = Signal(F)                 # written since start; others read as zero
 
+        # the walk over a gate word's open gates: the current gate (cur_idx, cur_valid) is
+        # a register and bits holds the gates after it, so the column and count addresses
+        # come straight from flip-flops (the lowest-set-bit search in front of them was the
+        # iCE40's longest path)
         active = Signal()
         bits = Signal(F)
+        cur_idx = Signal(range(F))
+        cur_valid = Signal()
         frames = Signal(range(T + 1))
         valid_b = Signal()
         f_b = Signal(range(F))
-        onehot, f_idx = lowest_set(bits)
-        after = Signal(F)
-        m.d.comb += after.eq(bits & (bits - 1))
-        m.d.comb += rd.addr.eq(f_idx)
-        m.d.comb += n_rd.addr.eq(Mux(active, f_idx, self.count_addr))
-        m.d.sync += [valid_b.eq(0), f_b.eq(f_idx)]
+        m.d.comb += rd.addr.eq(cur_idx)
+        m.d.comb += n_rd.addr.eq(Mux(active, cur_idx, self.count_addr))
+        m.d.sync += [valid_b.eq(0), f_b.eq(cur_idx)]
+
+        def walk_from(word):
+            _, idx = lowest_set(word)
+            m.d.sync += [cur_idx.eq(idx), cur_valid.eq(word != 0), bits.eq(word & (word - 1))]
 
         ready = Signal()
-        m.d.comb += ready.eq(active & (after == 0) & (frames < T))
+        m.d.comb += ready.eq(active & (bits == 0) & (frames < T))
         m.d.comb += self.gates.ready.eq(ready)
-        with m.If(active & (bits != 0)):
-            m.d.sync += [valid_b.eq(1), self.busy_cycles.eq(self.busy_cycles + 1),
-                         bits.eq(after)]
+        with m.If(active & cur_valid):
+            m.d.sync += [valid_b.eq(1), self.busy_cycles.eq(self.busy_cycles + 1)]
+            walk_from(bits)
         m.d.comb += [self.adds_issued.eq(mul_const(self.busy_cycles, K)),
                      self.adds_gated.eq(Const(K * F * T) - self.adds_issued)]
         with m.If(ready & self.gates.valid):
             word = self.gates.payload
-            m.d.sync += [bits.eq(word), frames.eq(frames + 1)]
+            m.d.sync += frames.eq(frames + 1)
+            walk_from(word)
             with m.If(word == 0):
                 m.d.sync += self.frames_skipped.eq(self.frames_skipped + 1)
 
@@ -116,7 +124,7 @@ class Classifier(wiring.Component):
         best = Signal(range(K))
         best_v = Signal(signed(self.logit_bits))
         logit_arr = Array([self.logits[k] for k in range(K)])
-        with m.If(active & (frames == T) & (bits == 0) & ~valid_b & ~scanning):
+        with m.If(active & (frames == T) & ~cur_valid & ~valid_b & ~scanning):
             m.d.sync += [scanning.eq(1), j.eq(1), best.eq(0), best_v.eq(self.logits[0]),
                          active.eq(0)]
         with m.If(scanning):
@@ -128,7 +136,7 @@ class Classifier(wiring.Component):
                 m.d.sync += j.eq(j + 1)
 
         with m.If(self.start):
-            m.d.sync += [active.eq(1), bits.eq(0), frames.eq(0), valid_b.eq(0),
+            m.d.sync += [active.eq(1), bits.eq(0), cur_valid.eq(0), frames.eq(0), valid_b.eq(0),
                          scanning.eq(0), self.done.eq(0), self.frames_skipped.eq(0),
                          self.busy_cycles.eq(0), n_valid.eq(0), last_en.eq(0)]
             for k in range(K):

@@ -35,7 +35,7 @@ from .util import lowest_set, mul_const, popcount
 KIND_DW, KIND_PW, KIND_RES, KIND_HEAD = 0, 1, 2, 3
 SEG_PW, SEG_RES, SEG_HEAD, SEG_PW_NEXT = 0, 1, 2, 3     # where a 1x1 segment's mask comes from
 PH_DW, PH_ONE, PH_IDLE, PH_DONE, PH_PRE = 0, 1, 2, 3, 4
-D_LAT = 6    # cycles from a depthwise emit op to its d memory word / mask being readable
+D_LAT = 7    # cycles from a depthwise emit op to its d memory word / mask being readable
 
 
 def op_layout(plan: Plan) -> data.StructLayout:
@@ -263,6 +263,12 @@ class Sequencer(wiring.Component):
         m.d.comb += [maddr_stay.eq(Mux(is_head, s, Mux(s == 0, 0, s - 1))),
                      maddr_step.eq(Mux(is_head, s + 1, s)),
                      self.mask_addr.eq(maddr_stay)]
+        # Without depthwise skipping the mask read address is the registered step's
+        # (maddr_stay), never the next-state decision's: that decision in front of the
+        # memory address was the iCE40's longest path. The mask data is then one cycle
+        # late in a step's first cycle ("fresh"), where only the head's step 0 reads it.
+        fresh, n_fresh = Signal(), Signal()
+        m.d.sync += fresh.eq(n_fresh)
         dwaddr_stay = Signal.like(self.dwmask_addr)
         dwaddr_step = Signal.like(self.dwmask_addr)
         m.d.comb += [dwaddr_stay.eq(s + A_AHEAD[pass_]), dwaddr_step.eq(s + A_AHEAD[pass_] + 1),
@@ -307,7 +313,7 @@ class Sequencer(wiring.Component):
 
         def enter_next_step():
             ns = s_inc
-            m.d.comb += [n_s.eq(ns), self.mask_addr.eq(maddr_step),
+            m.d.comb += [n_s.eq(ns), n_fresh.eq(1), self.mask_addr.eq(maddr_step),
                          self.dwmask_addr.eq(dwaddr_step)]
             load_step_taps(True)
             with m.If(is_head):
@@ -329,7 +335,7 @@ class Sequencer(wiring.Component):
 
         def enter_next_pass():
             nxt = pass_ + 1
-            m.d.comb += [n_pass.eq(nxt), n_s.eq(0), n_g.eq(0), n_og.eq(0), n_sub.eq(0),
+            m.d.comb += [n_pass.eq(nxt), n_s.eq(0), n_fresh.eq(1), n_g.eq(0), n_og.eq(0), n_sub.eq(0),
                          self.mask_addr.eq(0), self.dwmask_addr.eq(A_H[nxt] + 1)]
             load_step_taps(False, nxt)
             with m.If(A_HEAD[nxt]):
@@ -522,7 +528,8 @@ class Sequencer(wiring.Component):
                 end_of_step()
         with m.Elif(running & (phase == PH_IDLE)):
             with m.If(is_head):
-                enter_next_step()
+                with m.If(~fresh if not dskip else 1):
+                    enter_next_step()
             with m.Elif(d_ready):
                 m.d.comb += [n_phase.eq(PH_ONE), n_og.eq(0), n_sub.eq(0)]
                 seg_start(SEG_PW)
@@ -544,5 +551,7 @@ class Sequencer(wiring.Component):
                 for src, (idx, rest, nonzero) in sources.items():
                     with m.Case(src):
                         m.d.comb += [n_rem.eq(rest), n_cur_c.eq(idx), n_cur_valid.eq(nonzero)]
+        if not dskip:
+            m.d.comb += self.mask_addr.eq(maddr_stay)
         m.d.comb += [self.busy.eq(running), self.done.eq(done)]
         return m

@@ -131,18 +131,28 @@ class SparkNetAccelerator(wiring.Component):
             m.d.sync += run.eq(0)
         m.d.comb += [sender.start.eq(finish), ctr.flush.eq(finish)]
 
-        # head-frame credits: frames started but not yet in the FIFO, plus the FIFO's level
+        # head-frame credits: frames started but not yet in the FIFO, plus the FIFO's level;
+        # the sequencer's hold is registered from next cycle's values (the same as comparing
+        # the registers, without the compare in front of the sequencer's decisions)
         inflight = Signal(range(plan.config.fifo_depth + 2))
-        with m.If(seq.head_frame_start & ~gate.word.valid):
-            m.d.sync += inflight.eq(inflight + 1)
-        with m.Elif(~seq.head_frame_start & gate.word.valid):
-            m.d.sync += inflight.eq(inflight - 1)
-        with m.If(start):
-            m.d.sync += inflight.eq(0)
-        m.d.comb += seq.hold.eq(inflight + fifo.level >= plan.config.fifo_depth)
+        inflight_next = Signal.like(inflight)
+        level_next = Signal.like(fifo.level)
+        m.d.comb += [
+            inflight_next.eq(Mux(start, 0, inflight + (seq.head_frame_start & ~gate.word.valid)
+                                 - (~seq.head_frame_start & gate.word.valid))),
+            level_next.eq(fifo.level + (fifo.w_en & fifo.w_rdy) - (fifo.r_en & fifo.r_rdy))]
+        hold = Signal()
+        m.d.sync += [inflight.eq(inflight_next),
+                     hold.eq(inflight_next + level_next >= plan.config.fifo_depth)]
+        m.d.comb += seq.hold.eq(hold)
 
         # ---------------- S0: addresses ----------------
-        op = seq.op
+        # the sequencer's op is registered first: its next-state logic and the address
+        # arithmetic were one path (the UP5K's longest); the sequencer's reports to the
+        # counters are delayed to match
+        OL = op_layout(plan)
+        op = Signal(OL)
+        m.d.sync += op.eq(seq.op)
         waddr = Signal(range(max(len(plan.weight_image), 2)))
         aaddr = Signal(range(max(len(plan.aux_image), 2)))
         with m.Switch(op.layer):
@@ -173,7 +183,6 @@ class SparkNetAccelerator(wiring.Component):
                      seq.dwmask_x.eq(xm_rd2.data), seq.dwmask_b.eq(bm_rd2.data)]
 
         # ---------------- S1: operands ----------------
-        OL = op_layout(plan)
         t1 = Signal(OL)
         m.d.sync += t1.eq(op)
         A_ISB = Array([Const(int(p.a_buf == "B")) for p in plan.passes])
@@ -236,9 +245,13 @@ class SparkNetAccelerator(wiring.Component):
         gated1 = Signal(P)
         m.d.comb += gated1.eq(Mux(t1.valid & t1.mac, lane_valid & ~nz, 0))
         # the counters book S1's MACs on the layer of S0's previous cycle: the same op
+        seq_gated, seq_cyc_valid = Signal.like(seq.skip_gated), Signal()
+        seq_cyc_layer = Signal.like(seq.cyc_layer)
+        m.d.sync += [seq_gated.eq(seq.skip_gated), seq_cyc_valid.eq(seq.cyc_valid),
+                     seq_cyc_layer.eq(seq.cyc_layer)]
         m.d.comb += [ctr.a_issued.eq(popcount(nz)), ctr.a_gated.eq(popcount(gated1)),
-                     ctr.b_gated.eq(seq.skip_gated),
-                     ctr.cyc_valid.eq(seq.cyc_valid), ctr.cyc_layer.eq(seq.cyc_layer)]
+                     ctr.b_gated.eq(seq_gated),
+                     ctr.cyc_valid.eq(seq_cyc_valid), ctr.cyc_layer.eq(seq_cyc_layer)]
         shift1 = Signal(P * ab)
         m.d.comb += shift1.eq(a_rd.data)
 
