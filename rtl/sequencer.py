@@ -35,7 +35,7 @@ from .util import lowest_set, mul_const, popcount
 KIND_DW, KIND_PW, KIND_RES, KIND_HEAD = 0, 1, 2, 3
 SEG_PW, SEG_RES, SEG_HEAD, SEG_PW_NEXT = 0, 1, 2, 3     # where a 1x1 segment's mask comes from
 PH_DW, PH_ONE, PH_IDLE, PH_DONE, PH_PRE = 0, 1, 2, 3, 4
-D_LAT = 7    # cycles from a depthwise emit op to its d memory word / mask being readable
+D_LAT = 8    # cycles from a depthwise emit op to its d memory word / mask being readable
 
 
 def op_layout(plan: Plan) -> data.StructLayout:

@@ -153,21 +153,26 @@ class SparkNetAccelerator(wiring.Component):
         OL = op_layout(plan)
         op = Signal(OL)
         m.d.sync += op.eq(seq.op)
+        t1 = Signal(OL)
+        m.d.sync += t1.eq(op)
+        # weights and biases/shifts are read one stage later than the activations, from
+        # t1: they meet the registered operands in S1b
+        wop = t1
         waddr = Signal(range(max(len(plan.weight_image), 2)))
         aaddr = Signal(range(max(len(plan.aux_image), 2)))
-        with m.Switch(op.layer):
+        with m.Switch(wop.layer):
             for lay in layers:
                 with m.Case(lay.index):
                     if lay.frames:    # a word per (channel, window offset); shifts per channel
-                        m.d.comb += [waddr.eq(lay.wbase + mul_const(op.c, lay.kernel + P - 1)
-                                              + op.k),
-                                     aaddr.eq(lay.abase + op.c)]
+                        m.d.comb += [waddr.eq(lay.wbase + mul_const(wop.c, lay.kernel + P - 1)
+                                              + wop.k),
+                                     aaddr.eq(lay.abase + wop.c)]
                     elif lay.kind == "dw":
-                        m.d.comb += [waddr.eq(lay.wbase + mul_const(op.grp, lay.kernel) + op.k),
-                                     aaddr.eq(lay.abase + op.grp)]
+                        m.d.comb += [waddr.eq(lay.wbase + mul_const(wop.grp, lay.kernel) + wop.k),
+                                     aaddr.eq(lay.abase + wop.grp)]
                     else:
-                        m.d.comb += [waddr.eq(lay.wbase + mul_const(op.grp, lay.c_in) + op.c),
-                                     aaddr.eq(lay.abase + op.grp)]
+                        m.d.comb += [waddr.eq(lay.wbase + mul_const(wop.grp, lay.c_in) + wop.c),
+                                     aaddr.eq(lay.abase + wop.grp)]
         A_FR = Array([Const(int(p.frames)) for p in plan.passes])
         is_dw0 = op.kind == KIND_DW
         fr0 = A_FR[op.pass_]
@@ -183,8 +188,6 @@ class SparkNetAccelerator(wiring.Component):
                      seq.dwmask_x.eq(xm_rd2.data), seq.dwmask_b.eq(bm_rd2.data)]
 
         # ---------------- S1: operands ----------------
-        t1 = Signal(OL)
-        m.d.sync += t1.eq(op)
         A_ISB = Array([Const(int(p.a_buf == "B")) for p in plan.passes])
         A_ASIGNED = Array([Const(int(p.a_signed)) for p in plan.passes])
         a_word = Signal(P * lb)
@@ -236,11 +239,17 @@ class SparkNetAccelerator(wiring.Component):
             acts.append(a)
         m.d.comb += nz.eq(Cat(*[t1.valid & t1.mac & lane_valid[p] & (acts[p] != 0)
                                 for p in range(P)]))
-        m.d.comb += [pes.valid.eq(t1.valid), pes.clear.eq(t1.clear), pes.en.eq(nz)]
+        # S1b: the selected operands and their non-zero bits are registered before the PEs
+        # (memory data -> operand select -> zero test -> PE enable was the UP5K's longest path)
+        t1b = Signal(OL)
+        en1b = Signal(P)
+        acts1b = [Signal(signed(ab_), name=f"act1b_{p}") for p in range(P)]
+        m.d.sync += [t1b.eq(t1), en1b.eq(nz)] + [acts1b[p].eq(acts[p]) for p in range(P)]
+        m.d.comb += [pes.valid.eq(t1b.valid), pes.clear.eq(t1b.clear), pes.en.eq(en1b)]
         for p in range(P):
             m.d.comb += [pes.w[p].eq(w_rd.data[p * wb:(p + 1) * wb].as_signed()),
-                         pes.a[p].eq(acts[p]),
-                         pes.bias[p].eq(Mux(t1.kind == KIND_DW, 0,
+                         pes.a[p].eq(acts1b[p]),
+                         pes.bias[p].eq(Mux(t1b.kind == KIND_DW, 0,
                                             a_rd.data[p * ab:(p + 1) * ab].as_signed()))]
         gated1 = Signal(P)
         m.d.comb += gated1.eq(Mux(t1.valid & t1.mac, lane_valid & ~nz, 0))
@@ -259,8 +268,8 @@ class SparkNetAccelerator(wiring.Component):
         t2 = Signal(OL)
         t3 = Signal(OL)
         shift2 = Signal(P * ab)
-        m.d.sync += [t2.eq(t1), t3.eq(t2)]
-        with m.If(t1.valid & t1.clear):
+        m.d.sync += [t2.eq(t1b), t3.eq(t2)]
+        with m.If(t1b.valid & t1b.clear):
             m.d.sync += shift2.eq(shift1)
         A_SHIFT = Array([Const(l.shift, rq.shift.shape().elem_shape) for l in layers])
         # the requant's shift per lane (per channel for depthwise, per layer otherwise) is
