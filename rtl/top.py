@@ -157,22 +157,21 @@ class SparkNetAccelerator(wiring.Component):
         m.d.sync += t1.eq(op)
         # weights and biases/shifts are read one stage later than the activations, from
         # t1: they meet the registered operands in S1b
-        wop = t1
         waddr = Signal(range(max(len(plan.weight_image), 2)))
         aaddr = Signal(range(max(len(plan.aux_image), 2)))
-        with m.Switch(wop.layer):
+        with m.Switch(t1.layer):
             for lay in layers:
                 with m.Case(lay.index):
                     if lay.frames:    # a word per (channel, window offset); shifts per channel
-                        m.d.comb += [waddr.eq(lay.wbase + mul_const(wop.c, lay.kernel + P - 1)
-                                              + wop.k),
-                                     aaddr.eq(lay.abase + wop.c)]
+                        m.d.comb += [waddr.eq(lay.wbase + mul_const(t1.c, lay.kernel + P - 1)
+                                              + t1.k),
+                                     aaddr.eq(lay.abase + t1.c)]
                     elif lay.kind == "dw":
-                        m.d.comb += [waddr.eq(lay.wbase + mul_const(wop.grp, lay.kernel) + wop.k),
-                                     aaddr.eq(lay.abase + wop.grp)]
+                        m.d.comb += [waddr.eq(lay.wbase + mul_const(t1.grp, lay.kernel) + t1.k),
+                                     aaddr.eq(lay.abase + t1.grp)]
                     else:
-                        m.d.comb += [waddr.eq(lay.wbase + mul_const(wop.grp, lay.c_in) + wop.c),
-                                     aaddr.eq(lay.abase + wop.grp)]
+                        m.d.comb += [waddr.eq(lay.wbase + mul_const(t1.grp, lay.c_in) + t1.c),
+                                     aaddr.eq(lay.abase + t1.grp)]
         A_FR = Array([Const(int(p.frames)) for p in plan.passes])
         is_dw0 = op.kind == KIND_DW
         fr0 = A_FR[op.pass_]
