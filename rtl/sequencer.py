@@ -335,7 +335,8 @@ class Sequencer(wiring.Component):
 
         def enter_next_pass():
             nxt = pass_ + 1
-            m.d.comb += [n_pass.eq(nxt), n_s.eq(0), n_fresh.eq(1), n_g.eq(0), n_og.eq(0), n_sub.eq(0),
+            m.d.comb += [n_pass.eq(nxt), n_s.eq(0), n_fresh.eq(1), n_g.eq(0), n_og.eq(0),
+                         n_sub.eq(0),
                          self.mask_addr.eq(0), self.dwmask_addr.eq(A_H[nxt] + 1)]
             load_step_taps(False, nxt)
             with m.If(A_HEAD[nxt]):
