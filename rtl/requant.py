@@ -14,20 +14,28 @@ from amaranth.lib.wiring import In, Out
 
 
 def round_shift(m: Module, x, shift, shift_min: int, shift_max: int):
-    """round_half_even(x / 2**shift) for a signed x and a shift in [shift_min, shift_max]."""
+    """round_half_even(x / 2**shift) for a signed x and a shift in [shift_min, shift_max].
+
+    Only the final rounding increment is an addition: x >> (shift - 1) is taken as
+    (2 x) >> shift and the sticky mask comes from a case table on the shift, because on the
+    iCE40 a decrement or `(1 << n) - 1` each cost a carry chain on the longest path."""
     xw = len(x)
+    sbits = len(shift)
     pos = Signal()
-    m.d.comb += pos.eq(shift > 0)
+    m.d.comb += pos.eq(~shift[sbits - 1] & (shift != 0))
     candidates = []
     if shift_max >= 1:
-        r1 = Signal(range(max(shift_max, 1)))               # shift - 1 when shift >= 1
-        m.d.comb += r1.eq(Mux(pos, shift - 1, 0))
-        y = Signal(signed(xw))
-        m.d.comb += y.eq(x.as_signed() >> r1)
-        mask = Signal(unsigned(xw + 1))
-        m.d.comb += mask.eq((Const(1, unsigned(xw + 1)) << r1) - 1)
+        amt = Signal(range(shift_max + 1))                  # shift when shift >= 1, else 0
+        m.d.comb += amt.eq(Mux(pos, shift[:sbits - 1], 0))
+        y = Signal(signed(xw))                              # x >> (shift - 1)
+        m.d.comb += y.eq((x.as_signed() << 1) >> amt)
+        mask = Signal(unsigned(xw))                         # the bits below y's lowest
+        with m.Switch(amt):
+            for v in range(2, shift_max + 1):
+                with m.Case(v):
+                    m.d.comb += mask.eq((1 << min(v - 1, xw)) - 1)
         sticky = Signal()
-        m.d.comb += sticky.eq((x.as_unsigned() & mask[:xw]) != 0)
+        m.d.comb += sticky.eq((x.as_unsigned() & mask) != 0)
         q = Signal(signed(xw))
         m.d.comb += q.eq(y >> 1)
         up = Signal()
@@ -38,7 +46,10 @@ def round_shift(m: Module, x, shift, shift_min: int, shift_max: int):
     if shift_min <= 0:
         lmax = -shift_min
         left_amt = Signal(range(lmax + 1))
-        m.d.comb += left_amt.eq(Mux(pos, 0, -shift))
+        with m.Switch(shift):
+            for v in range(shift_min, 0):
+                with m.Case(v):
+                    m.d.comb += left_amt.eq(-v)
         left = Signal(signed(xw + lmax))
         m.d.comb += left.eq(x.as_signed() << left_amt)
         candidates.append(left)

@@ -231,33 +231,37 @@ class SparkNetAccelerator(wiring.Component):
         with m.Else():
             m.d.comb += lane_valid.eq(Cat(*[(base + p) < A_NOUT[t1.layer] for p in range(P)]))
         acts = []
-        nz = Signal(P)
         for p in range(P):
             a = Signal(signed(ab_), name=f"act{p}")
             m.d.comb += a.eq(Mux((t1.kind == KIND_DW) & ~fr1, lane_vals[p], bcast))
             acts.append(a)
-        m.d.comb += nz.eq(Cat(*[t1.valid & t1.mac & lane_valid[p] & (acts[p] != 0)
-                                for p in range(P)]))
-        # S1b: the selected operands and their non-zero bits are registered before the PEs
-        # (memory data -> operand select -> zero test -> PE enable was the UP5K's longest path)
+        # S1b: the selected operands and the lanes in use are registered before the PEs; the
+        # zero test follows the register (memory data -> operand select -> zero test -> PE
+        # enable, then -> gated count, were the UP5K's longest paths)
         t1b = Signal(OL)
-        en1b = Signal(P)
+        use1b = Signal(P)
         acts1b = [Signal(signed(ab_), name=f"act1b_{p}") for p in range(P)]
-        m.d.sync += [t1b.eq(t1), en1b.eq(nz)] + [acts1b[p].eq(acts[p]) for p in range(P)]
+        m.d.sync += [t1b.eq(t1), use1b.eq(Mux(t1.valid & t1.mac, lane_valid, 0))]
+        m.d.sync += [acts1b[p].eq(acts[p]) for p in range(P)]
+        en1b, gated1b = Signal(P), Signal(P)
+        m.d.comb += en1b.eq(use1b & Cat(*[acts1b[p] != 0 for p in range(P)]))
+        m.d.comb += gated1b.eq(use1b & ~en1b)
         m.d.comb += [pes.valid.eq(t1b.valid), pes.clear.eq(t1b.clear), pes.en.eq(en1b)]
         for p in range(P):
             m.d.comb += [pes.w[p].eq(w_rd.data[p * wb:(p + 1) * wb].as_signed()),
                          pes.a[p].eq(acts1b[p]),
                          pes.bias[p].eq(Mux(t1b.kind == KIND_DW, 0,
                                             a_rd.data[p * ab:(p + 1) * ab].as_signed()))]
-        gated1 = Signal(P)
-        m.d.comb += gated1.eq(Mux(t1.valid & t1.mac, lane_valid & ~nz, 0))
-        # the counters book S1's MACs on the layer of S0's previous cycle: the same op
+        # the counters book S1b's MACs on the layer of S0's op two cycles earlier: the same op
         seq_gated, seq_cyc_valid = Signal.like(seq.skip_gated), Signal()
         seq_cyc_layer = Signal.like(seq.cyc_layer)
-        m.d.sync += [seq_gated.eq(seq.skip_gated), seq_cyc_valid.eq(seq.cyc_valid),
-                     seq_cyc_layer.eq(seq.cyc_layer)]
-        m.d.comb += [ctr.a_issued.eq(popcount(nz)), ctr.a_gated.eq(popcount(gated1)),
+        gated_d, cyc_valid_d, cyc_layer_d = (Signal.like(seq.skip_gated), Signal(),
+                                             Signal.like(seq.cyc_layer))
+        m.d.sync += [gated_d.eq(seq.skip_gated), cyc_valid_d.eq(seq.cyc_valid),
+                     cyc_layer_d.eq(seq.cyc_layer),
+                     seq_gated.eq(gated_d), seq_cyc_valid.eq(cyc_valid_d),
+                     seq_cyc_layer.eq(cyc_layer_d)]
+        m.d.comb += [ctr.a_issued.eq(popcount(en1b)), ctr.a_gated.eq(popcount(gated1b)),
                      ctr.b_gated.eq(seq_gated),
                      ctr.cyc_valid.eq(seq_cyc_valid), ctr.cyc_layer.eq(seq_cyc_layer)]
         shift1 = Signal(P * ab)
