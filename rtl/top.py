@@ -252,7 +252,8 @@ class SparkNetAccelerator(wiring.Component):
                          pes.a[p].eq(acts1b[p]),
                          pes.bias[p].eq(Mux(t1b.kind == KIND_DW, 0,
                                             a_rd.data[p * ab:(p + 1) * ab].as_signed()))]
-        # the counters book S1b's MACs on the layer of S0's op two cycles earlier: the same op
+        # the sequencer's reports reach the counters two cycles late (as its op reaches t1);
+        # the counters delay them once more, to meet S1b's issued/gated counts of that op
         seq_gated, seq_cyc_valid = Signal.like(seq.skip_gated), Signal()
         seq_cyc_layer = Signal.like(seq.cyc_layer)
         gated_d, cyc_valid_d, cyc_layer_d = (Signal.like(seq.skip_gated), Signal(),
