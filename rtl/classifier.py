@@ -12,6 +12,10 @@ a count read in the cycle of its own write-back is forwarded), not in 32 counter
 iCE40 that is one block RAM instead of ~300 flip-flops and their adders. Once `done`, the
 memory's read port belongs to `count_addr` (one cycle of latency). Column additions are one
 per set gate bit, so `adds_issued` and `adds_gated` follow from `busy_cycles`.
+
+The logits are read through one registered multiplexer, `logit_data` = logits[`logit_addr`]
+a cycle later, shared by the argmax scan and, once `done`, the record sender: a second
+12-way 32-bit multiplexer for the record was ~250 iCE40 LUTs.
 """
 from __future__ import annotations
 
@@ -41,6 +45,8 @@ class Classifier(wiring.Component):
             "cls": Out(range(classes)),
             "count_addr": In(range(gates)),
             "count_data": Out(range(frames + 1)),
+            "logit_addr": In(range(classes)),
+            "logit_data": Out(signed(logit_bits)),
             "frames_skipped": Out(range(frames + 1)),
             "busy_cycles": Out(busy_bits),
             "adds_issued": Out(add_bits),
@@ -118,22 +124,27 @@ class Classifier(wiring.Component):
         m.d.sync += addr_q.eq(self.count_addr)
         m.d.comb += self.count_data.eq(Mux(n_valid.bit_select(addr_q, 1), n_rd.data, 0))
 
-        # argmax scan once every frame has been added
+        # argmax scan once every frame has been added: logit j is read in one cycle and
+        # compared in the next
         scanning = Signal()
         j = Signal(range(K + 1))
+        j_q = Signal(range(K))
+        cmp = Signal()                     # logit_data holds logit j_q
         best = Signal(range(K))
         best_v = Signal(signed(self.logit_bits))
         logit_arr = Array([self.logits[k] for k in range(K)])
+        m.d.sync += self.logit_data.eq(logit_arr[Mux(scanning, j, self.logit_addr)])
+        m.d.sync += [j_q.eq(j), cmp.eq(scanning & (j < K))]
         with m.If(active & (frames == T) & ~cur_valid & ~valid_b & ~scanning):
-            m.d.sync += [scanning.eq(1), j.eq(1), best.eq(0), best_v.eq(self.logits[0]),
-                         active.eq(0)]
+            m.d.sync += [scanning.eq(1), j.eq(0), active.eq(0)]
         with m.If(scanning):
-            with m.If(j == K):
-                m.d.sync += [scanning.eq(0), self.done.eq(1), self.cls.eq(best)]
-            with m.Else():
-                with m.If(logit_arr[j] > best_v):
-                    m.d.sync += [best.eq(j), best_v.eq(logit_arr[j])]
+            with m.If(j < K):
                 m.d.sync += j.eq(j + 1)
+            with m.If(cmp):
+                with m.If((j_q == 0) | (self.logit_data > best_v)):
+                    m.d.sync += [best.eq(j_q), best_v.eq(self.logit_data)]
+            with m.If(~cmp & (j == K)):
+                m.d.sync += [scanning.eq(0), self.done.eq(1), self.cls.eq(best)]
 
         with m.If(self.start):
             m.d.sync += [active.eq(1), bits.eq(0), cur_valid.eq(0), frames.eq(0), valid_b.eq(0),

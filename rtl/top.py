@@ -108,7 +108,7 @@ class SparkNetAccelerator(wiring.Component):
             nl, (_bits_for(max(cycle_bounds)), _bits_for(macs), _bits_for(macs)),
             total_bits=_bits_for(sum(cycle_bounds)))
         m.submodules.sender = sender = RecordSender([
-            Direct("logits_class", N_CLASSES + 1), FromMemory("gate_counts", F),
+            FromMemory("logits", N_CLASSES), Direct("class_", 1), FromMemory("gate_counts", F),
             Direct("totals", len(COUNTER_FIELDS)),
             FromMemory("layer_counters", nl, len(LAYER_FIELDS)),
             Direct("classifier_counters", len(LAYER_FIELDS))])
@@ -365,7 +365,7 @@ class SparkNetAccelerator(wiring.Component):
 
         # ---------------- the record ----------------
         direct = {
-            "logits_class": [cls.logits[k].as_signed() for k in range(N_CLASSES)] + [cls.cls],
+            "class_": [cls.cls],
             "totals": [ctr.cycles, cls.frames_skipped],
             "classifier_counters": [cls.busy_cycles, cls.adds_issued, cls.adds_gated],
         }
@@ -373,6 +373,7 @@ class SparkNetAccelerator(wiring.Component):
             port = getattr(sender, name)
             for i, v in enumerate(values):
                 m.d.comb += port[i].eq(v.as_signed() if v.shape().signed else v)
-        m.d.comb += [cls.count_addr.eq(sender.addr), sender.gate_counts[0].eq(cls.count_data),
+        m.d.comb += [cls.logit_addr.eq(sender.addr), sender.logits[0].eq(cls.logit_data),
+                     cls.count_addr.eq(sender.addr), sender.gate_counts[0].eq(cls.count_data),
                      ctr.rd_layer.eq(sender.addr), sender.layer_counters.eq(ctr.rd_data)]
         return m

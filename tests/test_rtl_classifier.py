@@ -67,6 +67,12 @@ def run_classifier(model, gate_map, gaps=False):
             await ctx.tick()
             counts.append(ctx.get(dut.count_data))
         out["counts"] = counts
+        read = []
+        for k in range(12):                       # the logits' read port: one cycle of latency
+            ctx.set(dut.logit_addr, k)
+            await ctx.tick()
+            read.append(ctx.get(dut.logit_data))
+        out["logits_read"] = read
         out["skipped"] = ctx.get(dut.frames_skipped)
         out["busy"] = ctx.get(dut.busy_cycles)
 
@@ -88,6 +94,7 @@ def test_classifier_matches_golden_and_skips_zero_frames():
     logits = np.asarray(model["classifier"]["weight"]) @ n + np.asarray(model["classifier"]["bias"])
     assert out["counts"] == n.tolist()
     assert out["logits"] == logits.tolist()
+    assert out["logits_read"] == logits.tolist()
     assert out["cls"] == int(np.argmax(logits))
     assert out["skipped"] == int((z.sum(axis=0) == 0).sum())
     assert out["busy"] == int(z.sum())             # one cycle per set bit, none per zero frame
@@ -114,4 +121,15 @@ def test_classifier_ties_pick_lowest_index():
     model["classifier"]["weight"] = [[0] * 32 for _ in range(12)]
     model["classifier"]["bias"] = [3, 7, 1, 7, 7, 0, 0, 0, 0, 0, 0, 7]
     out = run_classifier(model, np.zeros((32, 101), dtype=bool))
+    assert out["logits_read"] == model["classifier"]["bias"]
     assert out["cls"] == 1 == golden.run(model, np.zeros((32, 101), dtype=np.int64))["class"]
+
+
+def test_classifier_argmax_at_either_end():
+    # the scan's first and last reads: a winner in logit 0 or logit 11 (negative logits too)
+    model = random_export(4, seed=5)
+    model["classifier"]["weight"] = [[0] * 32 for _ in range(12)]
+    for bias, want in (([-2] * 11 + [-1], 11), ([9] + [8] * 11, 0)):
+        model["classifier"]["bias"] = bias
+        out = run_classifier(model, np.zeros((32, 101), dtype=bool))
+        assert out["cls"] == want
