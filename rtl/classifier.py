@@ -3,9 +3,9 @@
 It consumes the gate map frame by frame. A frame word with no set bit is accepted and
 dropped in the handshake cycle (counted in frames_skipped), overlapping the last column add
 of the frame before: an all-zero frame costs no cycle. For a non-zero frame it adds one
-weight column per set bit (lowest first, one per cycle): logits[k] += Wc[k, f] for the 12
-classes in parallel, and n[f] += 1. After T frames it scans the 12 logits for the argmax
-(lowest index on ties).
+weight column per set bit (lowest first, one per cycle): sums[k] += Wc[k, f] for the 12
+classes in parallel, and n[f] += 1. After T frames it scans the 12 logits sums[k] + Bc[k]
+for the argmax (lowest index on ties).
 
 The gate counts n[f] live in a memory (read with the column, written back one cycle later;
 a count read in the cycle of its own write-back is forwarded), not in 32 counters: on the
@@ -13,9 +13,9 @@ iCE40 that is one block RAM instead of ~300 flip-flops and their adders. Once `d
 memory's read port belongs to `count_addr` (one cycle of latency). Column additions are one
 per set gate bit, so `adds_issued` and `adds_gated` follow from `busy_cycles`.
 
-The logits are read through one registered multiplexer, `logit_data` = logits[`logit_addr`]
-a cycle later, shared by the argmax scan and, once `done`, the record sender: a second
-12-way 32-bit multiplexer for the record was ~250 iCE40 LUTs.
+The logits are read through one registered port, `logit_data` = sums[`logit_addr`] + bias a
+cycle later, shared by the argmax scan and, once `done`, the record sender: a second 12-way
+32-bit multiplexer for the record was ~250 iCE40 LUTs.
 """
 from __future__ import annotations
 
@@ -41,7 +41,6 @@ class Classifier(wiring.Component):
             "gates": In(stream.Signature(unsigned(gates))),
             "start": In(1),
             "done": Out(1),
-            "logits": Out(data.ArrayLayout(signed(logit_bits), classes)),
             "cls": Out(range(classes)),
             "count_addr": In(range(gates)),
             "count_data": Out(range(frames + 1)),
@@ -98,17 +97,14 @@ class Classifier(wiring.Component):
             with m.If(word == 0):
                 m.d.sync += self.frames_skipped.eq(self.frames_skipped + 1)
 
-        # the logits start from zero and the bias is added by the same adders in the cycle
-        # after start: loading the bias directly made the logit flip-flops differ bit by bit
-        # (set or reset), and nextpnr split every adder's carry chain to place them (iCE40)
-        bias_add = Signal()
-        m.d.sync += bias_add.eq(self.start)
+        # column sums without the bias: the bias is added once, where a logit is read, so the
+        # twelve adders take the column word alone (a bias/column multiplexer in front of
+        # them was one iCE40 LUT per adder bit)
+        sums = [Signal(signed(self.logit_bits), name=f"sum{k}") for k in range(K)]
         col = rd.data
-        with m.If(valid_b | bias_add):
+        with m.If(valid_b):
             for k in range(K):
-                addend = Mux(bias_add, Const(self.bias_values[k], signed(self.logit_bits)),
-                             col[k * wb:(k + 1) * wb].as_signed())
-                m.d.sync += self.logits[k].eq(self.logits[k] + addend)
+                m.d.sync += sums[k].eq(sums[k] + col[k * wb:(k + 1) * wb].as_signed())
         # n[f_b] += 1: read in the cycle before, forwarded if that cycle wrote the same entry
         last_addr = Signal.like(f_b)
         last_val = Signal(cbits)
@@ -132,8 +128,11 @@ class Classifier(wiring.Component):
         cmp = Signal()                     # logit_data holds logit j_q
         best = Signal(range(K))
         best_v = Signal(signed(self.logit_bits))
-        logit_arr = Array([self.logits[k] for k in range(K)])
-        m.d.sync += self.logit_data.eq(logit_arr[Mux(scanning, j, self.logit_addr)])
+        sum_arr = Array(sums)
+        bias_arr = Array([Const(b, signed(self.logit_bits)) for b in self.bias_values])
+        idx = Signal(range(K))
+        m.d.comb += idx.eq(Mux(scanning, j, self.logit_addr))
+        m.d.sync += self.logit_data.eq(sum_arr[idx] + bias_arr[idx])
         m.d.sync += [j_q.eq(j), cmp.eq(scanning & (j < K))]
         with m.If(active & (frames == T) & ~cur_valid & ~valid_b & ~scanning):
             m.d.sync += [scanning.eq(1), j.eq(0), active.eq(0)]
@@ -151,5 +150,5 @@ class Classifier(wiring.Component):
                          scanning.eq(0), self.done.eq(0), self.frames_skipped.eq(0),
                          self.busy_cycles.eq(0), n_valid.eq(0), last_en.eq(0)]
             for k in range(K):
-                m.d.sync += self.logits[k].eq(0)
+                m.d.sync += sums[k].eq(0)
         return m

@@ -365,8 +365,10 @@ def build_plan(model: dict, config: HwConfig | None = None) -> Plan:
     wc = ints(cls["weight"])
     bc = ints(cls["bias"])
     cls_wbits = signed_bits(int(wc.min()), int(wc.max()))
-    lo, hi = (wc.clip(max=0).sum(axis=1) * T + bc).min(), (wc.clip(min=0).sum(axis=1) * T + bc).max()
-    logit_bits = signed_bits(int(min(lo, bc.min())), int(max(hi, bc.max())))
+    # the classifier's column sums (no bias) and the logits (with it) share the width
+    neg, pos = wc.clip(max=0).sum(axis=1) * T, wc.clip(min=0).sum(axis=1) * T
+    lo, hi = min(neg.min(), (neg + bc).min(), bc.min()), max(pos.max(), (pos + bc).max(), bc.max())
+    logit_bits = signed_bits(int(lo), int(hi))
     _check(logit_bits <= 32, "classifier logits need more than 32 bits")
     cls_columns = [pack(wc[:, f], cls_wbits) for f in range(F)]
 
