@@ -11,7 +11,8 @@ The gate counts n[f] live in a memory (read with the column, written back one cy
 a count read in the cycle of its own write-back is forwarded), not in 32 counters: on the
 iCE40 that is one block RAM instead of ~300 flip-flops and their adders. Once `done`, the
 memory's read port belongs to `count_addr` (one cycle of latency). Column additions are one
-per set gate bit, so `adds_issued` and `adds_gated` follow from `busy_cycles`.
+per set gate bit, so the issued and gated additions follow from `busy_cycles` (the record
+decoder derives them).
 
 The logits are read through one registered port, `logit_data` = sums[`logit_addr`] + bias a
 cycle later, shared by the argmax scan and, once `done`, the record sender: a second 12-way
@@ -20,11 +21,11 @@ cycle later, shared by the argmax scan and, once `done`, the record sender: a se
 from __future__ import annotations
 
 from amaranth.hdl import Array, Const, Module, Mux, Signal, signed, unsigned
-from amaranth.lib import data, stream, wiring
+from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from .util import lowest_set, mul_const
+from .util import lowest_set
 
 
 class Classifier(wiring.Component):
@@ -36,7 +37,6 @@ class Classifier(wiring.Component):
         self.rom_attrs = rom_attrs or {}
         # counters sized for their worst case (every gate of every frame open)
         busy_bits = range(gates * frames + 1)
-        add_bits = range(classes * gates * frames + 1)
         super().__init__({
             "gates": In(stream.Signature(unsigned(gates))),
             "start": In(1),
@@ -48,8 +48,6 @@ class Classifier(wiring.Component):
             "logit_data": Out(signed(logit_bits)),
             "frames_skipped": Out(range(frames + 1)),
             "busy_cycles": Out(busy_bits),
-            "adds_issued": Out(add_bits),
-            "adds_gated": Out(add_bits),
         })
 
     def elaborate(self, platform):
@@ -88,8 +86,6 @@ class Classifier(wiring.Component):
         with m.If(active & cur_valid):
             m.d.sync += [valid_b.eq(1), self.busy_cycles.eq(self.busy_cycles + 1)]
             walk_from(bits)
-        m.d.comb += [self.adds_issued.eq(mul_const(self.busy_cycles, K)),
-                     self.adds_gated.eq(Const(K * F * T) - self.adds_issued)]
         with m.If(ready & self.gates.valid):
             word = self.gates.payload
             m.d.sync += frames.eq(frames + 1)

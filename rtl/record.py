@@ -9,6 +9,9 @@ N_GATES = 32
 # the MAC totals are not separate counters: the record decoder sums the PE layers' counters
 COUNTER_FIELDS = ("cycles", "frames_skipped")
 LAYER_FIELDS = ("cycles", "issued", "gated")
+# the classifier adds one 12-class column per open gate, one per busy cycle, so the record
+# carries its cycles only and the decoder derives its issued and gated additions
+CLASSIFIER_FIELDS = ("cycles",)
 
 
 def layer_names(model: dict) -> list[str]:
@@ -25,9 +28,9 @@ def record_fields(model: dict) -> list[str]:
     fields = [f"logit{k}" for k in range(N_CLASSES)] + ["class"]
     fields += [f"gate_count{f}" for f in range(N_GATES)]
     fields += list(COUNTER_FIELDS)
-    for name in layer_names(model):
+    for name in layer_names(model)[:-1]:
         fields += [f"{name}.{what}" for what in LAYER_FIELDS]
-    return fields
+    return fields + [f"classifier.{what}" for what in CLASSIFIER_FIELDS]
 
 
 def to_signed32(word: int) -> int:
@@ -41,6 +44,10 @@ def decode_record(model: dict, words: list[int]) -> dict:
         raise ValueError(f"result record has {len(words)} words, expected {len(fields)}")
     rec = dict(zip(fields, (w & 0xFFFFFFFF for w in words)))
     pe_layers = layer_names(model)[:-1]                 # all but the classifier
+    busy = rec["classifier.cycles"]
+    adds = N_CLASSES * busy
+    classifier = {"cycles": busy, "issued": adds,
+                  "gated": N_CLASSES * N_GATES * int(model["frames"]) - adds}
     return {
         "macs_issued": sum(rec[f"{name}.issued"] for name in pe_layers),
         "macs_gated": sum(rec[f"{name}.gated"] for name in pe_layers),
@@ -48,6 +55,6 @@ def decode_record(model: dict, words: list[int]) -> dict:
         "class": rec["class"],
         "gate_counts": [rec[f"gate_count{f}"] for f in range(N_GATES)],
         **{k: rec[k] for k in COUNTER_FIELDS},
-        "layers": {name: {what: rec[f"{name}.{what}"] for what in LAYER_FIELDS}
-                   for name in layer_names(model)},
+        "layers": {**{name: {what: rec[f"{name}.{what}"] for what in LAYER_FIELDS}
+                      for name in pe_layers}, "classifier": classifier},
     }

@@ -29,7 +29,7 @@ from .counters import PerfCounters
 from .gate import GateUnit
 from .loader import InputLoader
 from .pe_array import PEArray
-from .record import COUNTER_FIELDS, LAYER_FIELDS, N_CLASSES, record_fields
+from .record import CLASSIFIER_FIELDS, COUNTER_FIELDS, LAYER_FIELDS, N_CLASSES, record_fields
 from .record_tx import RESULT_LAYOUT, Direct, FromMemory, RecordSender
 from .requant import Requant
 from .sequencer import KIND_DW, KIND_HEAD, KIND_PW, KIND_RES, Sequencer, op_layout
@@ -111,7 +111,7 @@ class SparkNetAccelerator(wiring.Component):
             FromMemory("logits", N_CLASSES), Direct("class_", 1), FromMemory("gate_counts", F),
             Direct("totals", len(COUNTER_FIELDS)),
             FromMemory("layer_counters", nl, len(LAYER_FIELDS)),
-            Direct("classifier_counters", len(LAYER_FIELDS))])
+            Direct("classifier_counters", len(CLASSIFIER_FIELDS))])
         assert sender.n_words == len(record_fields(self.model))
 
         wiring.connect(m, wiring.flipped(self.features), loader.features)
@@ -367,7 +367,7 @@ class SparkNetAccelerator(wiring.Component):
         direct = {
             "class_": [cls.cls],
             "totals": [ctr.cycles, cls.frames_skipped],
-            "classifier_counters": [cls.busy_cycles, cls.adds_issued, cls.adds_gated],
+            "classifier_counters": [cls.busy_cycles],
         }
         for name, values in direct.items():
             port = getattr(sender, name)

@@ -24,6 +24,7 @@ $PY -m sparknet_hw build --C 8 --board ulx3s --clips 4 --depthwise channels --fo
 $PY -m sparknet_hw build --C 32 --board ulx3s --clips 4 --depthwise frames --force \
   --out build/sparknet_C32_ulx3s_frames > "$OUT/build_C32_ulx3s_frames.txt"
 $PY -m sparknet_hw build --C 8 --force | tee "$OUT/build_C8_icebreaker.txt"
+$PY scripts/ice40_modules.py build/sparknet_C8_icebreaker > "$OUT/ice40_modules.txt"
 $PY -m sparknet_hw build --C 8 --pll-mhz 22.875 --clips 4 --force --out build/sparknet_C8_icebreaker_pll \
   | tee "$OUT/build_C8_icebreaker_pll.txt"
 for cfg in "8 8 skip" "8 8 skipch" "8 2 skip" "8 2 skipch" "8 2 skip1x1" "8 2 skip1x1 block" "8 2 noskip"; do
@@ -36,9 +37,9 @@ done
 $PY -m sparknet_hw sim --C 8 --skip 1x1 --inputs "$CLIPS" --seed 1 > "$OUT/sim_C8_1x1.txt"
 $PY -m sparknet_hw sim --C 8 --inputs "$CLIPS" --clips 1 --seed 1 > "$OUT/sim_C8_verilator_1clip.txt"
 $PY -m sparknet_hw bench | tee "$OUT/bench.txt"
-# C = 16 with 1x1 skipping and the tables in LUTs does not fit the UP5K: the build says by how much
-$PY -m sparknet_hw build --C 16 --skip 1x1 --rom-style auto --clips 2 --force \
-  --out build/sparknet_C16_icebreaker_1x1 > "$OUT/build_C16_1x1_misfit.txt" 2>&1 || true
+# 4 PEs (C = 8, 1x1 skipping) do not fit the UP5K: the build says by how much
+$PY -m sparknet_hw build --C 8 --pes 4 --clips 1 --force \
+  --out build/sparknet_C8_icebreaker_4pes > "$OUT/build_C8_4pes_misfit.txt" 2>&1 || true
 for C in 4 8 16 32; do
   $PY -m sparknet_hw sim --C "$C" --simulator icarus --inputs "$CLIPS" --clips 1 --seed 1 > "$OUT/sim_C${C}_icarus.txt"
 done

@@ -40,7 +40,7 @@ def test_default_accelerator_per_board_and_width(tmp_path):
           for C in (8, 16, 32) for board in ("icebreaker", "ulx3s")}
     assert (hw[8, "icebreaker"].pes, hw[8, "icebreaker"].skip_mode,
             hw[8, "icebreaker"].rom_style) == (2, "1x1", "block")
-    assert (hw[16, "icebreaker"].skip_mode, hw[16, "icebreaker"].rom_style) == ("off", "auto")
+    assert (hw[16, "icebreaker"].skip_mode, hw[16, "icebreaker"].rom_style) == ("1x1", "auto")
     assert (hw[8, "ulx3s"].pes, hw[8, "ulx3s"].skip_mode, hw[8, "ulx3s"].depthwise) == \
         (16, "all", "frames")
     assert hw[32, "ulx3s"].depthwise == "channels"

@@ -43,8 +43,8 @@ def register(sub) -> None:
                       help="zero skipping: all (1x1 layers and the depthwise, see "
                            "--depthwise), 1x1 (pointwise, residual and head only: most of the "
                            "cycles, less logic) "
-                           "or off; --skip alone means all (default: all on ECP5; on the "
-                           "iCEBreaker 1x1 for C <= 8, off for C >= 16)")
+                           "or off; --skip alone means all (default: all on ECP5, 1x1 on the "
+                           "iCEBreaker)")
     skip.add_argument("--no-skip", dest="zero_skip", action="store_const", const="off",
                       help="the same as --skip off")
     p.add_argument("--rom-style", choices=["auto", "block"], default=None,
