@@ -35,9 +35,30 @@ class SimError(UserError):
     pass
 
 
+# simulation builds kept in the cache (least recently used go first); a Verilator build is
+# ~7 MB once its precompiled headers are gone, so this bounds the cache at a few hundred MB
+CACHE_KEEP = 48
+# a build used this recently is never removed: another process may be running it
+CACHE_MIN_AGE_S = 3600
+
+
 def cache_root() -> Path:
     root = os.environ.get(CACHE_ENV)
     return Path(root) if root else Path.home() / ".cache" / "sparknet_hw" / "sim"
+
+
+def prune_cache(root: Path, keep: int = CACHE_KEEP, min_age_s: float = CACHE_MIN_AGE_S) -> list[Path]:
+    """Remove the least recently used simulation builds beyond `keep` (each build's
+    `built.ok` is touched when it is reused); returns the removed directories."""
+    builds = sorted((d for d in root.glob("*-*") if (d / "built.ok").exists()),
+                    key=lambda d: (d / "built.ok").stat().st_mtime, reverse=True)
+    now = time.time()
+    removed = []
+    for d in builds[keep:]:
+        if now - (d / "built.ok").stat().st_mtime >= min_age_s:
+            shutil.rmtree(d, ignore_errors=True)
+            removed.append(d)
+    return removed
 
 
 def quantize_inputs(model: dict, x) -> np.ndarray:
@@ -156,6 +177,8 @@ def build(verilog: str, simulator: str, waves: bool = False) -> Path:
     bdir = cache_root() / f"{simulator}-{key}"
     stamp = bdir / "built.ok"
     if stamp.exists():
+        stamp.touch()                                  # most recently used: kept by prune_cache
+        _drop_pch(bdir)                                # caches from before the PCH clean-up
         return bdir
     bdir.mkdir(parents=True, exist_ok=True)
     import fcntl
@@ -163,7 +186,9 @@ def build(verilog: str, simulator: str, waves: bool = False) -> Path:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if stamp.exists():
             return bdir
-        return _build_locked(verilog, simulator, waves, bdir, stamp)
+        _build_locked(verilog, simulator, waves, bdir, stamp)
+    prune_cache(bdir.parent)
+    return bdir
 
 
 def _build_locked(verilog: str, simulator: str, waves: bool, bdir: Path, stamp: Path) -> Path:
@@ -182,8 +207,15 @@ def _build_locked(verilog: str, simulator: str, waves: bool, bdir: Path, stamp: 
             runner.build(**kwargs)
     except (SystemExit, RuntimeError) as exc:  # cocotb's runner fails on tool errors
         raise SimError(f"{simulator} build failed (see {bdir / 'build.log'})") from exc
+    _drop_pch(bdir)
     stamp.write_text("ok")
     return bdir
+
+
+def _drop_pch(bdir: Path) -> None:
+    # Verilator's precompiled headers are only needed to compile: ~150 MB of each build
+    for pch in bdir.glob("*.gch"):
+        pch.unlink(missing_ok=True)
 
 
 def run_bench(bdir: Path, simulator: str, model: dict, clips: np.ndarray, seed: int,
