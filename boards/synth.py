@@ -222,19 +222,37 @@ def _error_lines(text: str) -> list[str]:
     return [line.strip() for line in text.splitlines() if re.match(r"\s*(ERROR|Error)\b", line)]
 
 
-def _advice(family: str, over: list[str] = ()) -> str:
-    if any("RAM" in o for o in over):
-        # block RAM is full: the options that free some, largest first
-        return ("keep the read-only tables out of block RAM (--rom-style auto, ~8 fewer), "
-                "build without depthwise or any zero skipping (--skip 1x1 or --skip off), "
-                "or use a smaller C or an ECP5 board")
-    if family == "ice40":
-        return ("use a smaller PE array (--pes), less zero skipping (--skip 1x1 or --skip "
-                "off), a smaller C, or an ECP5 board (--board ulx3s)")
-    return "use a smaller PE array (--pes), a smaller C, or a larger ECP5 device"
+def _advice(family: str, over: list[str] = (), config=None) -> str:
+    """What helps a design that does not fit, given what is over and, when known, the
+    accelerator's configuration (an rtl.HwConfig: options already in effect are not offered)."""
+    ram_over = any("RAM" in o for o in over)
+    logic_over = any("RAM" not in o for o in over) or not over
+    if config is None:
+        if ram_over and not logic_over:
+            return ("keep the read-only tables out of block RAM (--rom-style auto, ~8 fewer), "
+                    "build without depthwise or any zero skipping (--skip 1x1 or --skip off), "
+                    "or use a smaller C or an ECP5 board")
+        if family == "ice40":
+            return ("use a smaller PE array (--pes), less zero skipping (--skip 1x1 or --skip "
+                    "off), a smaller C, or an ECP5 board (--board ulx3s)")
+        return "use a smaller PE array (--pes), a smaller C, or a larger ECP5 device"
+    options = []
+    if config.pes > 1:
+        options.append(f"a smaller PE array (--pes {config.pes // 2})")
+    less_skip = {"all": "--skip 1x1", "1x1": "--skip off"}.get(config.skip_mode)
+    if ram_over and not logic_over and config.rom_style == "block":
+        # the tables back in logic: ~8 block RAMs fewer for ~500 LUT4s at C = 8
+        options.insert(0, "the read-only tables in logic (--rom-style auto, ~8 block RAMs fewer)")
+    if less_skip:
+        options.append(f"less zero skipping ({less_skip})")
+    options.append("a smaller C")
+    options.append("an ECP5 board (--board ulx3s)" if family == "ice40"
+                   else "a larger ECP5 device")
+    return "use " + ", ".join(options[:-1]) + ", or " + options[-1]
 
 
-def _explain_failure(build_dir: Path, name: str, family: str, board: str) -> SynthError:
+def _explain_failure(build_dir: Path, name: str, family: str, board: str,
+                     config=None) -> SynthError:
     nextpnr_log = build_dir / f"{name}.tim"
     yosys_log = build_dir / f"{name}.rpt"
     pnr_text = nextpnr_log.read_text(errors="replace") if nextpnr_log.exists() else ""
@@ -248,7 +266,7 @@ def _explain_failure(build_dir: Path, name: str, family: str, board: str) -> Syn
         if misfit:
             what = ", ".join(over) if over else (errors[0] if errors else "placement failed")
             return DoesNotFit(f"the design does not fit {board} ({what}); "
-                              f"{_advice(family, over)}",
+                              f"{_advice(family, over, config)}",
                               table)
         if errors:
             return SynthError(f"place and route failed on {board}: {errors[0]} "
@@ -280,9 +298,10 @@ def _classic_abc_flow(family: str, synth_opts: list[str]) -> tuple[list[str], st
 def synthesize(top, spec, build_dir, name: str = "top", seed: int | None = None,
                require_timing: bool = True, quiet: bool = False,
                extra_synth_opts: list[str] | None = None,
-               classic_abc: bool = False) -> SynthResult:
+               classic_abc: bool = False, config=None) -> SynthResult:
     """Build `top` (an Elaboratable using the platform's resources) for board `spec`
-    (boards.platforms.BoardSpec) in `build_dir`; return resource use and Fmax."""
+    (boards.platforms.BoardSpec) in `build_dir`; return resource use and Fmax. `config`
+    (the accelerator's rtl.HwConfig, optional) makes a misfit's advice specific."""
     build_dir = Path(build_dir)
     build_dir.mkdir(parents=True, exist_ok=True)
     platform = spec.platform()
@@ -324,7 +343,7 @@ def synthesize(top, spec, build_dir, name: str = "top", seed: int | None = None,
                     print(f"      note: {notes[-1]}", flush=True)
                 platform = spec.platform()
                 continue
-            raise _explain_failure(build_dir, name, spec.family, spec.name) from None
+            raise _explain_failure(build_dir, name, spec.family, spec.name, config) from None
         except FileNotFoundError as exc:
             raise ToolMissing(f"an FPGA tool is missing: {exc}") from None
         except Exception as exc:

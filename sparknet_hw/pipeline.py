@@ -338,7 +338,7 @@ def stage_synth(plan: Plan, rtl: RtlOut) -> SynthOut:
     from .boards.synth import synthesize
 
     result = synthesize(BoardTop(rtl.make_core(), plan.spec), plan.spec, plan.out / "synth",
-                        quiet=plan.options.quiet)
+                        quiet=plan.options.quiet, config=plan.hw)
     src = Path(result.bitstream)
     bit = plan.out / f"sparknet_C{plan.options.C}_{plan.spec.name}{src.suffix}"
     shutil.copyfile(src, bit)

@@ -129,3 +129,20 @@ def test_boards_and_devices_resolve():
                       ({"board": "icebreaker", "clock_mhz": 50}, "only applies")):
         with pytest.raises(BoardError, match=what):
             resolve(**bad)
+
+
+def test_misfit_advice_offers_only_what_is_not_in_effect():
+    from types import SimpleNamespace as Hw
+    four = synth._advice("ice40", ["ICESTORM_LC 5642/5280", "ICESTORM_RAM 33/30"],
+                         Hw(pes=4, skip_mode="1x1", rom_style="block"))
+    assert "--pes 2" in four and "--skip off" in four
+    assert "--skip 1x1" not in four and "--rom-style auto" not in four   # more logic: no help
+    ram = synth._advice("ice40", ["ICESTORM_RAM 33/30"], Hw(pes=2, skip_mode="1x1",
+                                                            rom_style="block"))
+    assert ram.startswith("use the read-only tables in logic (--rom-style auto")
+    bare = synth._advice("ice40", ["ICESTORM_LC 6000/5280"], Hw(pes=1, skip_mode="off",
+                                                               rom_style="auto"))
+    assert "--pes" not in bare and "--skip" not in bare
+    assert "a smaller C" in bare and "--board ulx3s" in bare
+    assert "larger ECP5 device" in synth._advice("ecp5", ["TRELLIS_COMB 30000/24288"],
+                                                 Hw(pes=16, skip_mode="all", rom_style="auto"))
