@@ -1,12 +1,14 @@
 """Where an iCE40 board design's cells go: each module of a `build` directory's board Verilog
-synthesised on its own with `synth_ice40 -dsp`, one line per module, largest first.
+synthesised on its own with `synth_ice40 -dsp`, one line per module, submodules indented
+under their parent (a parent's row includes them).
 
 Usage: .venv/bin/python scripts/ice40_modules.py [BUILD_DIR]   (default build/sparknet_C8_icebreaker)
 
 A module synthesised alone keeps logic that the whole design would optimise across module
 boundaries (and vice versa), so the rows do not add up to the placed design's figure exactly;
-they show which parts are large. Synthesis of the flattened hierarchy (`-noflatten`) is not
-used because ABC9 under YoWASP stops on it without a message.
+they show which parts are large. One run with the hierarchy kept (`-noflatten`) would give
+every row at once, but ABC9 under YoWASP stops on it without a message; a module on which
+it stops alone is mapped with `-dff` and marked.
 """
 from __future__ import annotations
 
