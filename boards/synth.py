@@ -227,24 +227,18 @@ def _advice(family: str, over: list[str] = (), config=None) -> str:
     accelerator's configuration (an rtl.HwConfig: options already in effect are not offered)."""
     ram_over = any("RAM" in o for o in over)
     logic_over = any("RAM" not in o for o in over) or not over
-    if config is None:
-        if ram_over and not logic_over:
-            return ("keep the read-only tables out of block RAM (--rom-style auto, ~8 fewer), "
-                    "build without depthwise or any zero skipping (--skip 1x1 or --skip off), "
-                    "or use a smaller C or an ECP5 board")
-        if family == "ice40":
-            return ("use a smaller PE array (--pes), less zero skipping (--skip 1x1 or --skip "
-                    "off), a smaller C, or an ECP5 board (--board ulx3s)")
-        return "use a smaller PE array (--pes), a smaller C, or a larger ECP5 device"
     options = []
-    if config.pes > 1:
-        options.append(f"a smaller PE array (--pes {config.pes // 2})")
-    less_skip = {"all": "--skip 1x1", "1x1": "--skip off"}.get(config.skip_mode)
-    if ram_over and not logic_over and config.rom_style == "block":
+    if ram_over and not logic_over and (config is None or config.rom_style == "block"):
         # the tables back in logic: ~8 block RAMs fewer for ~500 LUT4s at C = 8
-        options.insert(0, "the read-only tables in logic (--rom-style auto, ~8 block RAMs fewer)")
-    if less_skip:
-        options.append(f"less zero skipping ({less_skip})")
+        options.append("the read-only tables in logic (--rom-style auto, ~8 block RAMs fewer)")
+    if config is None:
+        options += ["a smaller PE array (--pes)", "less zero skipping (--skip 1x1 or --skip off)"]
+    else:
+        if config.pes > 1:
+            options.append(f"a smaller PE array (--pes {config.pes // 2})")
+        less_skip = {"all": "--skip 1x1", "1x1": "--skip off"}.get(config.skip_mode)
+        if less_skip:
+            options.append(f"less zero skipping ({less_skip})")
     options.append("a smaller C")
     options.append("an ECP5 board (--board ulx3s)" if family == "ice40"
                    else "a larger ECP5 device")

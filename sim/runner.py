@@ -36,7 +36,7 @@ class SimError(UserError):
 
 
 # simulation builds kept in the cache (least recently used go first); a Verilator build is
-# ~7 MB once its precompiled headers are gone, so this bounds the cache at a few hundred MB
+# ~14 MB once its precompiled headers are gone, so this bounds the cache at under 1 GB
 CACHE_KEEP = 48
 # a build used this recently is never removed: another process may be running it
 CACHE_MIN_AGE_S = 3600
@@ -47,7 +47,8 @@ def cache_root() -> Path:
     return Path(root) if root else Path.home() / ".cache" / "sparknet_hw" / "sim"
 
 
-def prune_cache(root: Path, keep: int = CACHE_KEEP, min_age_s: float = CACHE_MIN_AGE_S) -> list[Path]:
+def prune_cache(root: Path, keep: int = CACHE_KEEP,
+                min_age_s: float = CACHE_MIN_AGE_S) -> list[Path]:
     """Remove the least recently used simulation builds beyond `keep` (each build's
     `built.ok` is touched when it is reused); returns the removed directories."""
     builds = sorted((d for d in root.glob("*-*") if (d / "built.ok").exists()),

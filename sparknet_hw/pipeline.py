@@ -29,8 +29,8 @@ WIDTHS = (4, 8, 16, 32)
 # board (`bench`, docs/accelerator.md). iCEBreaker (UP5K: 5,280 LCs, 30 block RAMs): 2 PEs;
 # depthwise zero skipping does not fit (+1.3k LUT4s), 1x1 skipping does once the read-only
 # tables move to block RAM (-550 LUT4s, +8 EBRs); from C = 16 the activation buffers leave no
-# block RAM for the tables, which stay in logic (C = 16 with 1x1 skipping: 5,207 / 5,280 cells). ULX3S (ECP5-25F): 16 PEs,
-# all skipping; the frame-parallel depthwise shortens C = 8 by 20 % (279.4 -> 222.8 us, +3.2k
+# block RAM for the tables, which stay in logic (C = 16 with 1x1 skipping: 5,207 / 5,280
+# cells). ULX3S (ECP5-25F): 16 PEs, all skipping; the frame-parallel depthwise shortens C = 8 by 20 % (279.4 -> 222.8 us, +3.2k
 # LUTs) but C = 32 by 1 % (778 -> 771 us) for +7.5k LUTs and 52 of the 56 block RAMs, so
 # C = 32 keeps the channel-parallel one. `--pes`, `--skip`, `--rom-style`,
 # `--depthwise` override it.
