@@ -15,12 +15,36 @@ from .schedule import poly_hold_decay
 
 @dataclass
 class Recipe:
+    """Training settings. The defaults are the authors' released recipe (SPARKNET.md);
+    `Recipe.real_speech()` is the one the shipped checkpoints use (docs/training.md)."""
     epochs: int = 200
     batch_size: int = 128
     lr: float = 0.01
     momentum: float = 0.9
     weight_decay: float = 1e-3
     seed: int = 1948
+    holdout: float = 15.0            # % of speakers held out of a folder without split lists
+    p_background: float | None = None  # real background noise; None: the authors' (C=32 only)
+    snr_db: tuple[float, float] = (0.0, 20.0)
+    speed: float = 0.0               # speed perturbation 1 +- speed ...
+    p_speed: float = 0.0             # ... on this fraction of clips
+    spec_augment: bool = False       # SpecAugment time/coefficient masks on the MFCC
+    balance: bool = False            # draw every class equally often
+    p_zero_silence: float = 0.1      # `_silence_` clips replaced by digital silence
+
+    @classmethod
+    def real_speech(cls, **overrides) -> "Recipe":
+        base = dict(p_background=0.8, speed=0.1, p_speed=0.5, spec_augment=True, balance=True)
+        base.update(overrides)
+        return cls(**base)
+
+    def background_probability(self, C: int) -> float:
+        if self.p_background is not None:
+            return self.p_background
+        return 0.8 if C == 32 else 0.0
+
+
+PRESETS = {"authors": Recipe, "real-speech": Recipe.real_speech}
 
 
 def _as_tensor(x, dtype=torch.float32):
@@ -59,22 +83,75 @@ def evaluate_features(model: SparkNet, features, labels, batch_size: int = 512) 
             "predictions_hard": torch.cat(preds_hard).tolist() if preds_hard else []}
 
 
-def train(C: int, data_root, out, recipe: Recipe = Recipe(), progress: bool = True,
-          log=print) -> dict:
-    """Train SparkNet-C on the corpus at data_root; keep the checkpoint with the best
-    validation loss at `out`. Returns the training summary."""
-    from .data.dataset import FeatureDataset, augment_batch
+def augmented_features(waves, labels, recipe: Recipe, C: int, gen, bank=None):
+    """MFCC of one training batch after the recipe's waveform and feature augmentation."""
+    from .data.dataset import augment_batch, spec_augment
+    from .data.labels import SILENCE
     from .features import mfcc_torch
+    if recipe.p_zero_silence > 0:
+        # an all-zero input stays all zero through peak normalisation, and nothing else
+        # in the data looks like it: without these the model calls it a keyword
+        zero = (labels == SILENCE) & (torch.rand(len(labels), generator=gen)
+                                      < recipe.p_zero_silence)
+        waves = waves * (~zero).unsqueeze(1)
+    x = mfcc_torch(augment_batch(waves, gen, background=bank,
+                                 p_background=recipe.background_probability(C),
+                                 snr_db=tuple(recipe.snr_db), speed=recipe.speed,
+                                 p_speed=recipe.p_speed))
+    return spec_augment(x, gen) if recipe.spec_augment else x
+
+
+def _selection_loss(model, val: dict, x, y, real) -> float:
+    """Validation loss on the real-speech clips when there are any (what the model is for),
+    else on all of them."""
+    if real is None:
+        return val["loss"]
+    return evaluate_features(model, x[real], y[real])["loss"]
+
+
+def git_revision() -> str | None:
+    """The commit this code is at (with '+dirty' for uncommitted changes), if in a git tree."""
+    import subprocess
+    from pathlib import Path
+    here = Path(__file__).resolve().parent.parent
+    try:
+        rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True,
+                             text=True, timeout=10)
+        if rev.returncode:
+            return None
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                               cwd=here, capture_output=True, text=True, timeout=10)
+        return rev.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def train(C: int, data_roots, out, recipe: Recipe = Recipe(), progress: bool = True,
+          log=print) -> dict:
+    """Train SparkNet-C on one or several dataset folders; keep the checkpoint with the
+    best validation loss (on the real-speech folders when there are any) at `out`.
+    Returns the training summary."""
+    from .data.mixture import DataMix, class_balanced_order, per_source_accuracy
 
     check_width(C)
     torch.manual_seed(recipe.seed)
     gen = torch.Generator().manual_seed(recipe.seed)
     t0 = time.time()
-    train_set = FeatureDataset(data_root, "train", augment=True, seed=recipe.seed)
-    val_set = FeatureDataset(data_root, "validation", augment=False, seed=recipe.seed)
-    waves = _as_tensor(train_set.waveforms)
-    labels = _as_tensor(train_set.labels, torch.long)
-    val_x, val_y = _as_tensor(val_set.features), _as_tensor(val_set.labels, torch.long)
+    train_set = DataMix(data_roots, "train", seed=recipe.seed, holdout=recipe.holdout)
+    val_set = DataMix(data_roots, "validation", seed=recipe.seed, holdout=recipe.holdout)
+    labels = train_set.labels
+    val_x, val_y = val_set.features, val_set.labels
+    real_mask = val_set.real if bool(val_set.real.any()) else None
+    bank = train_set.noise_bank if recipe.background_probability(C) > 0 else None
+    for row_t, row_v in zip(train_set.describe(), val_set.describe()):
+        split = ("split lists" if row_t["mode"] == "lists"
+                 else f"{recipe.holdout:g} % of speakers held out")
+        log(f"data {row_t['name']} ({'synthetic' if row_t['synthetic'] else 'real'}, {split}): "
+            f"{row_t['clips']} training clips, {row_v['clips']} validation clips")
+    if len(labels) == 0 or len(val_y) == 0:
+        from .errors import UserError
+        raise UserError("no training or no validation clips in the data folders; add a folder "
+                        "with split lists or lower --holdout only if it is above 0")
     log(f"data: {len(labels)} training clips, {len(val_y)} validation clips "
         f"({time.time() - t0:.1f} s)")
 
@@ -83,18 +160,22 @@ def train(C: int, data_root, out, recipe: Recipe = Recipe(), progress: bool = Tr
                           weight_decay=recipe.weight_decay)
     steps_per_epoch = (len(labels) + recipe.batch_size - 1) // recipe.batch_size
     total_steps = steps_per_epoch * recipe.epochs
-    best = {"loss": float("inf")}
+    best = {"selection_loss": float("inf")}
     history = []
     step = 0
+    sources = {"train": train_set.describe(), "validation": val_set.describe()}
+    validation_speakers = {name: val_set.speakers(i) for i, name in enumerate(val_set.names)
+                           if sources["validation"][i]["mode"] == "speakers"}
     bar = progress_bar(total=total_steps, desc=f"train C={C}", unit="batch",
                        disable=not progress)
     for epoch in range(1, recipe.epochs + 1):
         model.train()
-        order = torch.randperm(len(labels), generator=gen)
+        order = (class_balanced_order(labels, gen) if recipe.balance
+                 else torch.randperm(len(labels), generator=gen))
         ce_sum, seen = 0.0, 0
         for i in range(0, len(order), recipe.batch_size):
             idx = order[i:i + recipe.batch_size]
-            x = mfcc_torch(augment_batch(waves[idx], gen))
+            x = augmented_features(train_set.wave_batch(idx), labels[idx], recipe, C, gen, bank)
             for group in opt.param_groups:
                 group["lr"] = poly_hold_decay(step, total_steps, recipe.lr)
             logits, mu = model(x)
@@ -107,21 +188,34 @@ def train(C: int, data_root, out, recipe: Recipe = Recipe(), progress: bool = Tr
             step += 1
             bar.update(1)
         val = evaluate_features(model, val_x, val_y)
-        val.pop("predictions"), val.pop("predictions_hard")
-        row = {"epoch": epoch, "train_ce": ce_sum / seen, **val}
-        history.append(row)
-        bar.set_postfix(val_acc=f"{val['accuracy']:.3f}", sparsity=f"{val['gate_sparsity']:.2f}")
-        if val["loss"] < best["loss"]:
+        by_source = per_source_accuracy(val_set, val.pop("predictions"))
+        val.pop("predictions_hard")
+        selection = _selection_loss(model, val, val_x, val_y, real_mask)
+        row = {"epoch": epoch, "train_ce": ce_sum / seen, **val, "selection_loss": selection,
+               "per_source": by_source}
+        history.append({k: v for k, v in row.items() if k != "per_source"}
+                       | {"per_source": {n: r["accuracy"] for n, r in by_source.items()}})
+        bar.set_postfix({"val": f"{val['accuracy']:.3f}", "sparsity": f"{val['gate_sparsity']:.2f}",
+                         **{n[:10]: f"{r['accuracy']:.3f}" for n, r in by_source.items()
+                            if r["accuracy"] is not None}})
+        if selection < best["selection_loss"]:
             best = row
             save_checkpoint(out, "float", C, model.state_dict(),
-                            recipe=asdict(recipe), epoch=epoch, data=str(data_root),
-                            validation=val)
+                            recipe=asdict(recipe), epoch=epoch, sources=sources,
+                            validation_speakers=validation_speakers,
+                            data=[str(r) for r in train_set.roots], commit=git_revision(),
+                            validation=row)
     bar.close()
     summary = {"C": C, "checkpoint": str(out), "best": best, "epochs": recipe.epochs,
-               "seconds": round(time.time() - t0, 1)}
+               "seconds": round(time.time() - t0, 1), "history": history}
     log(f"best epoch {best['epoch']}: validation accuracy {best['accuracy']:.4f}, "
         f"hard-gate accuracy {best['accuracy_hard_gate']:.4f}, gate sparsity "
         f"{best['gate_sparsity']:.3f}; saved {out} ({summary['seconds']} s)")
+    for name, r in best["per_source"].items():
+        if r["accuracy"] is None:
+            continue
+        classes = "  ".join(f"{k}={100 * v:.0f}" for k, v in r["per_class"].items() if v is not None)
+        log(f"  {name}: {100 * r['accuracy']:.1f} % of {r['samples']} clips; {classes}")
     return summary
 
 

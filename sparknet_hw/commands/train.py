@@ -14,8 +14,17 @@ def register(sub) -> None:
                                    "the sparsity loss; keeps the checkpoint with the best "
                                    "validation loss.")
     p.add_argument("--C", type=int, required=True, help="network width: 4, 8, 16 or 32")
-    p.add_argument("--data", required=True, type=Path,
-                   help="Speech Commands folder or offline corpus ('data synth')")
+    p.add_argument("--data", required=True, type=Path, action="append",
+                   help="Speech Commands folder (.wav or .flac) or offline corpus ('data synth'); "
+                        "repeat to train on several (e.g. the corpus and real clips)")
+    p.add_argument("--recipe", choices=("authors", "real-speech"), default="authors",
+                   help="augmentation: 'authors' (released config: time shift, white noise, "
+                        "real background noise for C=32) or 'real-speech' (also background "
+                        "noise, speed perturbation, SpecAugment, class balancing; "
+                        "docs/training.md); default authors")
+    p.add_argument("--holdout", type=float, default=15.0,
+                   help="percent of speakers held out for validation in a folder without "
+                        "split lists (default 15)")
     p.add_argument("--epochs", type=int, default=200,
                    help="epochs (default 200, the authors' recipe; 9 min for C=8 on 2 cores)")
     p.add_argument("--batch-size", type=int, default=128)
@@ -36,7 +45,11 @@ def run(args) -> int:
     if args.epochs < 1:
         raise UserError("--epochs must be at least 1")
     out = args.out or Path(f"sparknet_C{args.C}.pt")
-    recipe = Recipe(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed)
+    if not 0 <= args.holdout < 100:
+        raise UserError("--holdout is a percentage of speakers: 0 <= holdout < 100")
+    from ..train import PRESETS
+    recipe = PRESETS[args.recipe](epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                                  seed=args.seed, holdout=args.holdout)
     summary = train(args.C, args.data, out, recipe,
                     log=(lambda *a, **k: None) if args.json else print)
     if args.json:

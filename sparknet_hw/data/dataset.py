@@ -26,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 import sys
 from concurrent.futures import ThreadPoolExecutor
 
@@ -37,7 +38,7 @@ from ..audio import CLIP_SAMPLES, SAMPLE_RATE, fit_clip, load_wav, peak_normalis
 from ..features import (HOP_LENGTH, LOG_GUARD, N_FFT, N_FRAMES, N_MELS, N_MFCC, WIN_LENGTH,
                         mfcc_torch)
 from .labels import LABELS
-from .speech_commands import NOISE_REGIONS, Example, list_split, scan
+from .speech_commands import HOLDOUT_PERCENT, NOISE_REGIONS, Example, list_split, scan
 
 CACHE_VERSION = 1
 SHIFT_MS = 100
@@ -50,7 +51,8 @@ def augment_batch(waves: torch.Tensor, generator: torch.Generator | None = None,
                   shift_ms: float = SHIFT_MS, p_shift: float = P_SHIFT,
                   noise_db: tuple[float, float] = NOISE_DB, p_noise: float = P_NOISE,
                   background: torch.Tensor | None = None, p_background: float = 0.0,
-                  snr_db: tuple[float, float] = (0.0, 20.0)) -> torch.Tensor:
+                  snr_db: tuple[float, float] = (0.0, 20.0), speed: float = 0.0,
+                  p_speed: float = 0.0) -> torch.Tensor:
     """Augmented copy of a batch of waveforms [B, N] (SparkNet recipe).
 
     Each clip independently: with p_shift, shifted in time by a uniform whole number of
@@ -58,6 +60,9 @@ def augment_batch(waves: torch.Tensor, generator: torch.Generator | None = None,
     standard deviation 10^(dB/20), dB uniform in noise_db (the clips are peak-normalised,
     so dB is relative to full scale).  Optionally (p_background > 0, the C=32 recipe)
     a random row of `background` [M, N] mixed in at a uniform SNR in snr_db.
+    Optionally (p_speed > 0) a speed change first: each chosen clip is resampled by a
+    factor uniform in 1 +- speed (tempo and pitch together, as Kaldi's speed perturbation),
+    about its centre, by linear interpolation.
     Random numbers come from `generator` (CPU), so a seeded generator repeats exactly.
     """
     if waves.dim() != 2:
@@ -65,6 +70,10 @@ def augment_batch(waves: torch.Tensor, generator: torch.Generator | None = None,
     b, n = waves.shape
     g = generator
     out = waves
+    if p_speed > 0 and speed > 0:
+        do = torch.rand(b, generator=g) < p_speed
+        factor = 1 + torch.empty(b).uniform_(-speed, speed, generator=g) * do
+        out = change_speed(out, factor.to(out.device))
     max_shift = int(round(SAMPLE_RATE * shift_ms / 1000))
     if p_shift > 0 and max_shift > 0:
         do = torch.rand(b, generator=g) < p_shift
@@ -90,6 +99,41 @@ def augment_batch(waves: torch.Tensor, generator: torch.Generator | None = None,
     return out if out is not waves else waves.clone()
 
 
+def change_speed(waves: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
+    """Each row played `factor` times faster about its centre (linear interpolation;
+    zeros where the source runs out)."""
+    b, n = waves.shape
+    centre = (n - 1) / 2
+    pos = centre + (torch.arange(n, device=waves.device, dtype=torch.float32) - centre) \
+        * factor.unsqueeze(1)
+    lo = pos.floor()
+    frac = pos - lo
+    lo = lo.long()
+    valid = (lo >= 0) & (lo + 1 < n)
+    lo_c = lo.clamp(0, n - 2)
+    a = torch.gather(waves, 1, lo_c)
+    c = torch.gather(waves, 1, lo_c + 1)
+    return (a + (c - a) * frac) * valid
+
+
+def spec_augment(features: torch.Tensor, generator: torch.Generator | None = None, *,
+                 time_masks: int = 2, time_width: int = 10, freq_masks: int = 2,
+                 freq_width: int = 4) -> torch.Tensor:
+    """SpecAugment on MFCC [B, F, T] as NeMo's MatchboxNet recipe applies it: up to
+    `time_masks` runs of 0..time_width frames and `freq_masks` runs of 0..freq_width
+    coefficients set to zero per clip."""
+    b, f, t = features.shape
+    keep = torch.ones(b, f, t, dtype=torch.bool)
+    for count, width, size, dim in ((time_masks, time_width, t, 2), (freq_masks, freq_width, f, 1)):
+        axis = torch.arange(size).unsqueeze(0)
+        for _ in range(count):
+            w = torch.randint(0, width + 1, (b,), generator=generator)
+            start = (torch.rand(b, generator=generator) * (size - w + 1)).long()
+            hit = (axis >= start.unsqueeze(1)) & (axis < (start + w).unsqueeze(1))
+            keep &= ~hit.unsqueeze(3 - dim)
+    return features * keep.to(features.device, features.dtype)
+
+
 def _file_stamp(path: str | None) -> list:
     if path is None:
         return [None, 0, 0]
@@ -97,10 +141,11 @@ def _file_stamp(path: str | None) -> list:
     return [path, st.st_size, st.st_mtime_ns]
 
 
-def _cache_key(root: str, split: str, seed: int, examples: list[Example]) -> str:
+def _cache_key(root: str, split: str, seed: int, examples: list[Example],
+               holdout: float = HOLDOUT_PERCENT) -> str:
     h = hashlib.sha1()
     h.update(json.dumps({
-        "version": CACHE_VERSION, "split": split, "seed": int(seed),
+        "version": CACHE_VERSION, "split": split, "seed": int(seed), "holdout": holdout,
         "features": [SAMPLE_RATE, CLIP_SAMPLES, N_FFT, WIN_LENGTH, HOP_LENGTH, N_MELS, N_MFCC,
                      N_FRAMES, LOG_GUARD],
     }).encode())
@@ -149,20 +194,33 @@ def features_of(waves16: np.ndarray, batch: int = 512) -> np.ndarray:
     return feats
 
 
+def cache_folder(root: str) -> str:
+    """`<root>/.cache` for a folder of the user's; for a read-only one (a shared copy of
+    the real clips) a folder per dataset under ~/.cache/sparknet_hw/features, so that
+    reading a dataset never writes into it."""
+    if os.stat(root).st_mode & stat.S_IWUSR:
+        return os.path.join(root, ".cache")
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    tag = hashlib.sha1(root.encode()).hexdigest()[:12]
+    return os.path.join(base, "sparknet_hw", "features", f"{os.path.basename(root)}-{tag}")
+
+
 class FeatureDataset(Dataset):
     """One split of a Speech-Commands-shaped folder as (features [32, 101], label)."""
 
     def __init__(self, root, split: str, augment: bool = False, seed: int = 0,
-                 cache: bool = True, jobs: int = 2):
+                 cache: bool = True, jobs: int = 2, holdout: float = HOLDOUT_PERCENT):
         self.root = os.path.abspath(os.fspath(root))
         self.split = split
         self.augment = augment
         self.seed = int(seed)
-        self.examples = list_split(self.root, split, seed=self.seed)
+        self.holdout = holdout
+        self.examples = list_split(self.root, split, seed=self.seed, holdout=holdout)
         self.generator = torch.Generator().manual_seed(self.seed)
-        self.cache_path = os.path.join(self.root, ".cache", f"{split}-seed{self.seed}.npz")
+        self.cache_path = os.path.join(cache_folder(self.root),
+                                       f"{split}-seed{self.seed}.npz")
         self.from_cache = False
-        key = _cache_key(self.root, split, self.seed, self.examples)
+        key = _cache_key(self.root, split, self.seed, self.examples, holdout)
         data = self._read_cache(key) if cache else None
         if data is None:
             waves16 = load_examples(self.examples, jobs=jobs)

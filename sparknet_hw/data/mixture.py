@@ -1,0 +1,121 @@
+"""Several dataset folders read as one split: what `train --data A --data B` trains on.
+
+`DataMix(roots, split)` loads each folder as a `FeatureDataset` (its own cache, its own
+split rule: the folder's lists, or held-out speakers) and concatenates clips, features
+and labels; `source[i]` says which folder clip i came from, so validation is reported
+per source.  A folder with `corpus.json` is the synthetic (TTS) corpus; every other
+folder counts as real speech, and `real` marks its clips.
+"""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import torch
+
+from .dataset import FeatureDataset
+from .labels import LABELS
+from .speech_commands import HOLDOUT_PERCENT, scan, speaker_of
+
+
+def is_synthetic(root) -> bool:
+    return os.path.isfile(os.path.join(os.fspath(root), "corpus.json"))
+
+
+def source_names(roots) -> list[str]:
+    """Short, unique names for the folders (their base names, numbered on a clash)."""
+    names = []
+    for root in roots:
+        base = os.path.basename(os.path.abspath(os.fspath(root))) or "data"
+        name, k = base, 2
+        while name in names:
+            name, k = f"{base}-{k}", k + 1
+        names.append(name)
+    return names
+
+
+class DataMix:
+    """One split of several Speech-Commands-shaped folders, concatenated."""
+
+    def __init__(self, roots, split: str, seed: int = 0, holdout: float = HOLDOUT_PERCENT,
+                 cache: bool = True):
+        roots = [roots] if isinstance(roots, (str, os.PathLike)) else list(roots)
+        if not roots:
+            raise ValueError("DataMix needs at least one folder")
+        self.roots = [os.path.abspath(os.fspath(r)) for r in roots]
+        self.names = source_names(self.roots)
+        self.split = split
+        self.parts = [FeatureDataset(r, split, seed=seed, cache=cache, holdout=holdout)
+                      for r in self.roots]
+        self.examples = [ex for p in self.parts for ex in p.examples]
+        self.features = torch.cat([p.features for p in self.parts])
+        self.labels = torch.cat([p.labels for p in self.parts])
+        self.source = torch.cat([torch.full((len(p),), i, dtype=torch.long)
+                                 for i, p in enumerate(self.parts)])
+        self.synthetic = [is_synthetic(r) for r in self.roots]
+        self.real = torch.tensor([not self.synthetic[int(s)] for s in self.source],
+                                 dtype=torch.bool)
+        self._waves16 = torch.cat([p._waves16 for p in self.parts])
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def wave_batch(self, indices) -> torch.Tensor:
+        """float32 [B, 16000] peak-normalised clips."""
+        return self._waves16[indices].to(torch.float32) / 32767
+
+    @property
+    def noise_bank(self) -> torch.Tensor:
+        """1-s segments of every folder's background noise (this split's region)."""
+        banks = [p.noise_bank for p in self.parts]
+        return torch.cat(banks) if banks else torch.zeros((0, 16000))
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        """{source: {class: clips}}."""
+        out = {}
+        for i, name in enumerate(self.names):
+            c = torch.bincount(self.labels[self.source == i], minlength=len(LABELS)).tolist()
+            out[name] = dict(zip(LABELS, c))
+        return out
+
+    def describe(self) -> list[dict]:
+        """Per folder: where it is, how it is split, how many clips and speakers."""
+        rows = []
+        for i, (root, part) in enumerate(zip(self.roots, self.parts)):
+            speakers = sorted({speaker_of(ex.path) for ex in part.examples
+                               if ex.path and "_nohash_" in os.path.basename(ex.path)})
+            rows.append({"name": self.names[i], "path": root, "mode": scan(root)["mode"],
+                         "synthetic": self.synthetic[i], "holdout_percent": part.holdout,
+                         "clips": len(part), "speakers": len(speakers)})
+        return rows
+
+    def speakers(self, source: int) -> list[str]:
+        part = self.parts[source]
+        return sorted({speaker_of(ex.path) for ex in part.examples
+                       if ex.path and "_nohash_" in os.path.basename(ex.path)})
+
+
+def class_balanced_order(labels: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """One epoch's worth of indices (len(labels)), drawn with replacement so that every
+    class present is equally likely: the test lists weigh the 12 classes about equally,
+    the training folders do not (two real clips of `on` for every hundred of `yes`)."""
+    counts = torch.bincount(labels, minlength=len(LABELS)).double()
+    weights = (1.0 / counts.clamp_min(1))[labels]
+    return torch.multinomial(weights, len(labels), replacement=True, generator=generator)
+
+
+def per_source_accuracy(mix: DataMix, predictions) -> dict[str, dict]:
+    """{source: {"accuracy", "samples", "per_class": {label: accuracy or None}}}."""
+    pred = np.asarray(predictions)
+    y = mix.labels.numpy()
+    src = mix.source.numpy()
+    out = {}
+    for i, name in enumerate(mix.names):
+        m = src == i
+        per_class = {}
+        for k, label in enumerate(LABELS):
+            mk = m & (y == k)
+            per_class[label] = float((pred[mk] == k).mean()) if mk.any() else None
+        out[name] = {"accuracy": float((pred[m] == y[m]).mean()) if m.any() else None,
+                     "samples": int(m.sum()), "per_class": per_class}
+    return out
