@@ -16,8 +16,8 @@ from .qat_model import load_qat_model
 def evaluate_qat(payload: dict, features, labels, path="checkpoint") -> dict:
     """`accuracy` is the integer model's (what the hardware computes); `accuracy_qat` is the
     Brevitas model's (equal by construction), `accuracy_int` the golden model's, and
-    `accuracy_float` the source float model's with its hard gate, when that checkpoint is
-    still where the QAT checkpoint says it was."""
+    `accuracy_float` the source float model's with its hard gate, when it can be found
+    (see source_float_model)."""
     model = load_qat_model(payload, path)
     x = torch.as_tensor(np.asarray(features), dtype=torch.float32)
     y = torch.as_tensor(np.asarray(labels), dtype=torch.long)
@@ -29,16 +29,38 @@ def evaluate_qat(payload: dict, features, labels, path="checkpoint") -> dict:
     result["int_matches_qat"] = bool(np.array_equal(golden_classes,
                                                      np.asarray(result["predictions"])))
     result["weight_bits"], result["act_bits"] = model.weight_bits, model.act_bits
-    float_path = (payload.get("meta") or {}).get("float_checkpoint")
-    if float_path and Path(float_path).is_file():
-        from sparknet_hw.checkpoint import CheckpointError, load_checkpoint
-        from sparknet_hw.train import load_float_model
-        try:
-            fmodel = load_float_model(load_checkpoint(float_path, kind="float"), float_path)
-        except CheckpointError:
-            fmodel = None
-        if fmodel is not None:
-            fres = evaluate(fmodel, x, y)
-            result["accuracy_float"] = fres["accuracy_hard_gate"]
-            result["accuracy_float_soft_gate"] = fres["accuracy"]
+    fmodel = source_float_model(payload, path)
+    if fmodel is not None:
+        fres = evaluate(fmodel, x, y)
+        result["accuracy_float"] = fres["accuracy_hard_gate"]
+        result["accuracy_float_soft_gate"] = fres["accuracy"]
     return result
+
+
+def source_float_model(payload: dict, path="checkpoint"):
+    """The float SparkNet a "qat" checkpoint was quantized from, or None: from the weights
+    it carries (meta["float_state_dict"]), else (older checkpoints) from the file named by
+    meta["float_checkpoint"]: an absolute path as is, a relative one next to the QAT
+    checkpoint at `path` (then, as before, relative to the working directory)."""
+    from sparknet_hw.checkpoint import CheckpointError, load_checkpoint
+    from sparknet_hw.train import load_float_model
+    meta = payload.get("meta") or {}
+    state = meta.get("float_state_dict")
+    if isinstance(state, dict) and state:
+        try:
+            return load_float_model({"C": payload["C"], "state_dict": state}, path)
+        except CheckpointError:
+            pass                      # damaged embedded weights: try the float file instead
+    name = meta.get("float_checkpoint")
+    if not name:
+        return None
+    name = Path(name)
+    candidates = [name] if name.is_absolute() else [Path(path).parent / name, name]
+    for candidate in candidates:
+        if candidate.is_file():
+            try:
+                return load_float_model(load_checkpoint(candidate, kind="float", C=payload["C"]),
+                                        candidate)
+            except CheckpointError:
+                continue
+    return None

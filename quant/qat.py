@@ -37,6 +37,7 @@ class QATRecipe:
     ste_epochs: int | None = None  # final hard-gate (STE) phase; default: half, at least 1
     calib_steps: int = DEFAULT_CALIB_STEPS
     augment: bool = True           # waveform augmentation when the training set has waveforms
+    balance: bool = False          # every class drawn equally often (as the float recipe did)
     seed: int = 1948
 
     def ste_start(self) -> int:
@@ -56,12 +57,18 @@ def _xy(data):
     return x.float(), y.long()
 
 
-def _float_model(source) -> tuple[SparkNet, str | None]:
+FLOAT_META_KEYS = ("recipe", "sources", "validation_speakers", "commit", "epoch", "data")
+
+
+def _float_model(source) -> tuple[SparkNet, str | None, dict]:
+    """The float model, its path and the training record (recipe, data, split, commit)."""
     if isinstance(source, SparkNet):
-        return source.eval(), None
+        return source.eval(), None, {}
     from sparknet_hw.train import load_float_model
     payload = load_checkpoint(source, kind="float")
-    return load_float_model(payload, source), str(source)
+    meta = payload.get("meta") or {}
+    record = {k: meta[k] for k in FLOAT_META_KEYS if k in meta}
+    return load_float_model(payload, source), str(source), record
 
 
 @torch.no_grad()
@@ -112,7 +119,11 @@ def _train_batches(train_data, x, y, recipe: QATRecipe, gen):
                 lambda idx: train_data.waveforms[idx])
         except ImportError:
             wave_batch = None
-    order = torch.randperm(len(y), generator=gen)
+    if recipe.balance:
+        from sparknet_hw.data.mixture import class_balanced_order
+        order = class_balanced_order(y, gen)
+    else:
+        order = torch.randperm(len(y), generator=gen)
     for i in range(0, len(order), recipe.batch_size):
         idx = order[i:i + recipe.batch_size]
         if wave_batch is not None:
@@ -143,7 +154,10 @@ def quantize(float_source, train_data, val_data, weight_bits: int = 8, act_bits:
     t0 = time.time()
     torch.manual_seed(recipe.seed)
     gen = torch.Generator().manual_seed(recipe.seed)
-    fmodel, float_path = _float_model(float_source)
+    fmodel, float_path, float_meta = _float_model(float_source)
+    # the source float weights travel inside the QAT checkpoint (a few thousand parameters),
+    # so that 'eval' can report the float accuracy wherever the checkpoint is copied to
+    float_state = {k: v.detach().cpu().clone() for k, v in fmodel.state_dict().items()}
     x, y = _xy(train_data)
     vx, vy = _xy(val_data)
 
@@ -216,7 +230,9 @@ def quantize(float_source, train_data, val_data, weight_bits: int = 8, act_bits:
     model.eval()
     summary = {"C": model.C, "weight_bits": weight_bits, "act_bits": act_bits,
                "input_bits": model.input_bits,
-               "float_checkpoint": float_path, "best_epoch": best["epoch"],
+               "data": list(getattr(train_data, "roots", [])) or None,
+               "float_checkpoint": float_path, "float_meta": float_meta,
+               "best_epoch": best["epoch"],
                "validation": {"float": _strip(float_val), "ptq": _strip(ptq_val),
                               "qat": {k: v for k, v in best.items() if k != "epoch"}},
                "history": history, "recipe": asdict(recipe),
@@ -225,7 +241,7 @@ def quantize(float_source, train_data, val_data, weight_bits: int = 8, act_bits:
         f"(hard gate), QAT/integer {best['accuracy']:.4f}, gate sparsity "
         f"{best['gate_sparsity']:.3f}")
     if out is not None:
-        save_qat_checkpoint(out, model, summary)
+        save_qat_checkpoint(out, model, summary, float_state_dict=float_state)
         summary["checkpoint"] = str(out)
         log(f"saved {out} ({summary['seconds']} s)")
     return model, summary
@@ -235,11 +251,23 @@ def _strip(result: dict) -> dict:
     return {k: v for k, v in result.items() if k not in ("predictions", "predictions_hard")}
 
 
-def save_qat_checkpoint(path, model: QuantSparkNet, summary: dict | None = None) -> Path:
+def save_qat_checkpoint(path, model: QuantSparkNet, summary: dict | None = None,
+                        float_state_dict: dict | None = None) -> Path:
+    """Save a "qat" checkpoint. float_state_dict: the source float SparkNet's weights, kept in
+    meta["float_state_dict"] (CPU tensors) so that the float model needs no other file;
+    meta["float_checkpoint"] is only the float file's base name (machine paths do not travel)."""
     summary = summary or {}
     meta = {"weight_bits": model.weight_bits, "act_bits": model.act_bits,
             "model_config": model.config()}
-    for key in ("float_checkpoint", "best_epoch", "validation", "history", "recipe", "data"):
+    from sparknet_hw.train import git_revision
+    meta["commit"] = git_revision()
+    for key in ("float_checkpoint", "float_meta", "best_epoch", "validation", "history", "recipe",
+                "data"):
         if key in summary:
             meta[key] = summary[key]
+    if meta.get("float_checkpoint"):
+        meta["float_checkpoint"] = Path(meta["float_checkpoint"]).name
+    if float_state_dict is not None:
+        meta["float_state_dict"] = {k: v.detach().cpu().clone()
+                                    for k, v in float_state_dict.items()}
     return save_checkpoint(path, "qat", model.C, model.state_dict(), **meta)

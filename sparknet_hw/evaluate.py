@@ -45,10 +45,31 @@ def per_voice(data_root, examples, labels, preds) -> dict | None:
     return {g: {"accuracy": sum(h) / len(h), "samples": len(h)} for g, h in sorted(hits.items())}
 
 
-def evaluate_checkpoint(path, data_root, split: str = "test") -> dict:
+def default_split(data_root) -> str:
+    """"test" for a folder with split lists; "validation" (its held-out speakers) for one
+    split by speaker, which has no test split."""
+    from .data.speech_commands import split_mode
+    return "test" if split_mode(data_root) == "lists" else "validation"
+
+
+def checkpoint_holdout(payload: dict) -> float:
+    """The held-out-speaker percentage the checkpoint was trained with (for a QAT checkpoint:
+    its float source's), so that evaluation uses the same validation speakers."""
+    from .data.speech_commands import HOLDOUT_PERCENT
+    meta = payload.get("meta") or {}
+    for recipe in (meta.get("recipe"), (meta.get("float_meta") or {}).get("recipe")):
+        if isinstance(recipe, dict) and "holdout" in recipe:
+            return float(recipe["holdout"])
+    return float(HOLDOUT_PERCENT)
+
+
+def evaluate_checkpoint(path, data_root, split: str | None = None,
+                        holdout: float | None = None) -> dict:
     from .data.dataset import FeatureDataset
     payload = load_checkpoint(path)
-    data = FeatureDataset(data_root, split, augment=False)
+    split = split or default_split(data_root)
+    holdout = checkpoint_holdout(payload) if holdout is None else holdout
+    data = FeatureDataset(data_root, split, augment=False, holdout=holdout)
     features, labels = np.asarray(data.features), np.asarray(data.labels)
     if payload["kind"] == "qat":
         from .quant.evaluate import evaluate_qat  # float, QAT and integer side by side
@@ -60,7 +81,7 @@ def evaluate_checkpoint(path, data_root, split: str = "test") -> dict:
     result.pop("predictions_hard", None)
     matrix = confusion(labels, preds)
     result.update({"checkpoint": str(path), "kind": payload["kind"], "C": payload["C"],
-                   "split": split, "labels": LABELS, "per_class": per_class(matrix),
+                   "split": split, "holdout": holdout, "data": str(data_root), "labels": LABELS, "per_class": per_class(matrix),
                    "confusion": matrix.tolist()})
     voices = per_voice(data_root, data.examples, labels, preds)
     if voices is not None:

@@ -31,6 +31,7 @@ class Recipe:
     spec_augment: bool = False       # SpecAugment time/coefficient masks on the MFCC
     balance: bool = False            # draw every class equally often
     p_zero_silence: float = 0.1      # `_silence_` clips replaced by digital silence
+    speaker_fraction: float = 1.0    # real training speakers kept (the learning curve)
 
     @classmethod
     def real_speech(cls, **overrides) -> "Recipe":
@@ -137,7 +138,8 @@ def train(C: int, data_roots, out, recipe: Recipe = Recipe(), progress: bool = T
     torch.manual_seed(recipe.seed)
     gen = torch.Generator().manual_seed(recipe.seed)
     t0 = time.time()
-    train_set = DataMix(data_roots, "train", seed=recipe.seed, holdout=recipe.holdout)
+    train_set = DataMix(data_roots, "train", seed=recipe.seed, holdout=recipe.holdout,
+                        speaker_fraction=recipe.speaker_fraction)
     val_set = DataMix(data_roots, "validation", seed=recipe.seed, holdout=recipe.holdout)
     labels = train_set.labels
     val_x, val_y = val_set.features, val_set.labels

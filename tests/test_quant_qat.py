@@ -105,26 +105,26 @@ def test_quantize_loop_saves_a_rebuildable_qat_checkpoint(tmp_path):
     assert res["int_matches_qat"] and res["accuracy_int"] == res["accuracy_qat"]
 
 
-class FakeDataset:
-    """Stands in for sparknet_hw.data.dataset.FeatureDataset (waveforms for augmentation)."""
+class FakeDataMix:
+    """Stands in for sparknet_hw.data.mixture.DataMix (waveforms for augmentation)."""
 
-    def __init__(self, root, split, augment=False, seed=0):
+    def __init__(self, roots, split, seed=0, **kwargs):
         n = 64 if split == "train" else 32
         g = torch.Generator().manual_seed(len(split))
         self.labels = torch.randint(0, 12, (n,), generator=g)
         self._waves = 0.1 * torch.randn(n, 16000, generator=g)
         from sparknet_hw.features import mfcc_torch
         self.features = mfcc_torch(self._waves)
+        self.real = torch.zeros(n, dtype=torch.bool)        # a synthetic corpus
 
     def wave_batch(self, idx):
         return self._waves[idx]
 
 
 def test_quantize_command(tmp_path, monkeypatch, capsys):
-    pytest.importorskip("sparknet_hw.data.dataset")
-    import sparknet_hw.data.dataset as dataset
+    import sparknet_hw.data.mixture as mixture
     from sparknet_hw.checkpoint import save_checkpoint
-    monkeypatch.setattr(dataset, "FeatureDataset", FakeDataset)
+    monkeypatch.setattr(mixture, "DataMix", FakeDataMix)
     fl = save_checkpoint(tmp_path / "f.pt", "float", 4, random_float_sparknet(4).state_dict())
     out = tmp_path / "q.pt"
     assert main(["quantize", "--checkpoint", str(fl), "--data", str(tmp_path), "--epochs", "1",

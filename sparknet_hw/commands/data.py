@@ -37,6 +37,9 @@ def register(sub) -> None:
                                      "Speech Commands (or synthesized) folder.")
     st.add_argument("--root", required=True, help="dataset folder")
     st.add_argument("--seed", type=int, default=0, help="balancing seed (default 0)")
+    st.add_argument("--holdout", type=float, default=15.0,
+                    help="percent of speakers held out for validation in a folder without "
+                         "split lists (default 15, as train)")
     st.set_defaults(func=run_stats)
 
     m = dsub.add_parser("mfcc", help="MFCC features (32 x 101) of one wav file",
@@ -53,6 +56,8 @@ def register(sub) -> None:
     c.add_argument("--root", required=True, help="dataset folder")
     c.add_argument("--split", default="test", choices=["train", "validation", "test"])
     c.add_argument("--per-class", type=int, default=2)
+    c.add_argument("--holdout", type=float, default=15.0,
+                   help="percent of held-out speakers in a folder without split lists")
     c.add_argument("--out", required=True, help="output .npz file")
     c.set_defaults(func=run_clips)
 
@@ -88,13 +93,22 @@ def run_synth(args) -> int:
 
 def run_stats(args) -> int:
     from ..data.labels import LABELS
-    from ..data.speech_commands import SPLITS, list_split, split_counts
+    from ..data.speech_commands import SPLITS, list_split, speaker_of, split_counts, split_mode
 
-    counts = {s: split_counts(list_split(args.root, s, seed=args.seed)) for s in SPLITS}
-    print(f"{'class':<12}" + "".join(f"{s:>12}" for s in SPLITS))
+    mode = split_mode(args.root)
+    splits = SPLITS if mode == "lists" else ("train", "validation")
+    examples = {s: list_split(args.root, s, seed=args.seed, holdout=args.holdout) for s in splits}
+    counts = {s: split_counts(examples[s]) for s in splits}
+    print(f"{'class':<12}" + "".join(f"{s:>12}" for s in splits))
     for name in LABELS:
-        print(f"{name:<12}" + "".join(f"{counts[s][name]:>12}" for s in SPLITS))
-    print(f"{'total':<12}" + "".join(f"{sum(counts[s].values()):>12}" for s in SPLITS))
+        print(f"{name:<12}" + "".join(f"{counts[s][name]:>12}" for s in splits))
+    print(f"{'total':<12}" + "".join(f"{sum(counts[s].values()):>12}" for s in splits))
+    speakers = {s: len({speaker_of(ex.path) for ex in examples[s]
+                        if ex.path and "_nohash_" in ex.path}) for s in splits}
+    print(f"{'speakers':<12}" + "".join(f"{speakers[s]:>12}" for s in splits))
+    if mode == "speakers":
+        print(f"split by speaker: no split lists, {args.holdout:g} % of speakers held out "
+              f"for validation (the same speakers on every machine)")
     return 0
 
 
@@ -122,7 +136,7 @@ def run_clips(args) -> int:
     from ..data.dataset import FeatureDataset
     from ..data.labels import LABELS
 
-    data = FeatureDataset(args.root, args.split, augment=False)
+    data = FeatureDataset(args.root, args.split, augment=False, holdout=args.holdout)
     labels = data.labels.numpy()
     picks = [i for k in range(len(LABELS)) for i in np.flatnonzero(labels == k)[:args.per_class]]
     names = [f"{LABELS[labels[i]]}:{os.path.relpath(data.examples[i].path, args.root) if data.examples[i].path else 'zeros'}" for i in picks]

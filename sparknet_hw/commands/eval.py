@@ -15,7 +15,12 @@ def register(sub) -> None:
                    help="checkpoint file (default: the shipped C=8 float checkpoint)")
     p.add_argument("--data", type=Path, required=True,
                    help="Speech Commands folder or offline corpus ('data synth')")
-    p.add_argument("--split", default="test", choices=["train", "validation", "test"])
+    p.add_argument("--split", default=None, choices=["train", "validation", "test"],
+                   help="default: test, or validation (the held-out speakers) for a folder "
+                        "without split lists")
+    p.add_argument("--holdout", type=float, default=None,
+                   help="percent of held-out speakers of a folder without split lists "
+                        "(default: what the checkpoint was trained with)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=run)
 
@@ -23,6 +28,6 @@ def register(sub) -> None:
 def run(args) -> int:
     from ..evaluate import evaluate_checkpoint, format_report
     path = args.checkpoint or shipped_checkpoint(8)
-    result = evaluate_checkpoint(path, args.data, args.split)
+    result = evaluate_checkpoint(path, args.data, args.split, args.holdout)
     print(json.dumps(result, indent=2) if args.json else format_report(result))
     return 0

@@ -15,8 +15,13 @@ def register(sub) -> None:
                                    "phase); keeps the epoch with the best integer-model "
                                    "validation accuracy.")
     p.add_argument("--checkpoint", required=True, type=Path, help="float checkpoint ('train')")
-    p.add_argument("--data", required=True, type=Path,
-                   help="Speech Commands folder or offline corpus (train and validation splits)")
+    p.add_argument("--data", required=True, type=Path, action="append",
+                   help="Speech Commands folder or offline corpus (train and validation splits); "
+                        "repeat for several, as for train (the epoch kept is chosen on the "
+                        "real-speech folders' validation clips when there are any)")
+    p.add_argument("--holdout", type=float, default=None,
+                   help="percent of held-out speakers of a folder without split lists "
+                        "(default: what the float checkpoint was trained with)")
     p.add_argument("--weight-bits", type=int, default=8, help="weight bits, 4..8 (default 8)")
     p.add_argument("--act-bits", type=int, default=8, help="activation bits, 4..8 (default 8)")
     p.add_argument("--input-bits", type=int, default=None,
@@ -45,22 +50,25 @@ def run(args) -> int:
     check_bits(args.weight_bits, args.act_bits, args.input_bits)
     if args.epochs < 1:
         raise UserError("--epochs must be at least 1")
-    load_checkpoint(args.checkpoint, kind="float")      # fail before loading any data
-    if not args.data.is_dir():
-        raise UserError(f"{args.data}: no such data folder")
-    try:
-        from ..data.dataset import FeatureDataset
-    except ImportError as exc:
-        raise UserError(f"the data layer is not available ({exc})") from None
-    train_set = FeatureDataset(args.data, "train", augment=not args.no_augment, seed=args.seed)
-    val_set = FeatureDataset(args.data, "validation", augment=False, seed=args.seed)
+    payload = load_checkpoint(args.checkpoint, kind="float")      # fail before loading any data
+    for folder in args.data:
+        if not folder.is_dir():
+            raise UserError(f"{folder}: no such data folder")
+    from ..data.mixture import DataMix
+    from ..evaluate import checkpoint_holdout
+    holdout = checkpoint_holdout(payload) if args.holdout is None else args.holdout
+    train_set = DataMix(args.data, "train", seed=args.seed, holdout=holdout)
+    val_mix = DataMix(args.data, "validation", seed=args.seed, holdout=holdout)
+    val_set = ((val_mix.features[val_mix.real], val_mix.labels[val_mix.real])
+               if bool(val_mix.real.any()) else val_mix)
+    float_recipe = (payload.get("meta") or {}).get("recipe") or {}
     recipe = QATRecipe(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                        optimizer=args.optimizer, ste_epochs=args.ste_epochs,
-                       augment=not args.no_augment, seed=args.seed)
+                       augment=not args.no_augment, seed=args.seed,
+                       balance=bool(float_recipe.get("balance", False)))
     log = (lambda *a, **k: None) if args.json else print
     _, summary = quantize(args.checkpoint, train_set, val_set, args.weight_bits, args.act_bits,
                           out=args.out, recipe=recipe, log=log, input_bits=args.input_bits)
-    summary["data"] = str(args.data)
     if args.json:
         summary.pop("history", None)
         print(json.dumps(summary, indent=2))

@@ -25,6 +25,9 @@ def register(sub) -> None:
     p.add_argument("--holdout", type=float, default=15.0,
                    help="percent of speakers held out for validation in a folder without "
                         "split lists (default 15)")
+    p.add_argument("--speaker-fraction", type=float, default=1.0,
+                   help="keep this fraction of the real training speakers of each folder split "
+                        "by speaker (a fixed, nested subset; for learning curves; default 1)")
     p.add_argument("--epochs", type=int, default=200,
                    help="epochs (default 200, the authors' recipe; 9 min for C=8 on 2 cores)")
     p.add_argument("--batch-size", type=int, default=128)
@@ -45,11 +48,14 @@ def run(args) -> int:
     if args.epochs < 1:
         raise UserError("--epochs must be at least 1")
     out = args.out or Path(f"sparknet_C{args.C}.pt")
+    if not 0 <= args.speaker_fraction <= 1:
+        raise UserError("--speaker-fraction is a fraction of speakers: 0 <= f <= 1")
     if not 0 <= args.holdout < 100:
         raise UserError("--holdout is a percentage of speakers: 0 <= holdout < 100")
     from ..train import PRESETS
     recipe = PRESETS[args.recipe](epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                                  seed=args.seed, holdout=args.holdout)
+                                  seed=args.seed, holdout=args.holdout,
+                                  speaker_fraction=args.speaker_fraction)
     summary = train(args.C, args.data, out, recipe,
                     log=(lambda *a, **k: None) if args.json else print)
     if args.json:

@@ -8,6 +8,7 @@ folder counts as real speech, and `real` marks its clips.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 
 import numpy as np
@@ -15,7 +16,7 @@ import torch
 
 from .dataset import FeatureDataset
 from .labels import LABELS
-from .speech_commands import HOLDOUT_PERCENT, scan, speaker_of
+from .speech_commands import BACKGROUND_DIR, HOLDOUT_PERCENT, scan, speaker_of
 
 
 def is_synthetic(root) -> bool:
@@ -38,24 +39,38 @@ class DataMix:
     """One split of several Speech-Commands-shaped folders, concatenated."""
 
     def __init__(self, roots, split: str, seed: int = 0, holdout: float = HOLDOUT_PERCENT,
-                 cache: bool = True):
+                 cache: bool = True, speaker_fraction: float = 1.0):
+        """speaker_fraction < 1 keeps only that fraction of the speakers of each real folder
+        split by speaker (a fixed subset, nested as the fraction grows): the learning curve."""
         roots = [roots] if isinstance(roots, (str, os.PathLike)) else list(roots)
         if not roots:
             raise ValueError("DataMix needs at least one folder")
+        if not 0 <= speaker_fraction <= 1:
+            raise ValueError(f"speaker_fraction {speaker_fraction} is not in [0, 1]")
         self.roots = [os.path.abspath(os.fspath(r)) for r in roots]
         self.names = source_names(self.roots)
         self.split = split
         self.parts = [FeatureDataset(r, split, seed=seed, cache=cache, holdout=holdout)
                       for r in self.roots]
-        self.examples = [ex for p in self.parts for ex in p.examples]
-        self.features = torch.cat([p.features for p in self.parts])
-        self.labels = torch.cat([p.labels for p in self.parts])
-        self.source = torch.cat([torch.full((len(p),), i, dtype=torch.long)
-                                 for i, p in enumerate(self.parts)])
         self.synthetic = [is_synthetic(r) for r in self.roots]
+        self.modes = [scan(r)["mode"] for r in self.roots]
+        source = torch.cat([torch.full((len(p),), i, dtype=torch.long)
+                            for i, p in enumerate(self.parts)])
+        examples = [ex for p in self.parts for ex in p.examples]
+        keep = torch.ones(len(examples), dtype=torch.bool)
+        if speaker_fraction < 1:
+            for j, ex in enumerate(examples):
+                i = int(source[j])
+                if (not self.synthetic[i] and self.modes[i] == "speakers" and ex.path
+                        and BACKGROUND_DIR not in ex.path):
+                    keep[j] = speaker_rank(speaker_of(ex.path)) < speaker_fraction
+        self.examples = [ex for ex, k in zip(examples, keep.tolist()) if k]
+        self.source = source[keep]
+        self.features = torch.cat([p.features for p in self.parts])[keep]
+        self.labels = torch.cat([p.labels for p in self.parts])[keep]
+        self._waves16 = torch.cat([p._waves16 for p in self.parts])[keep]
         self.real = torch.tensor([not self.synthetic[int(s)] for s in self.source],
                                  dtype=torch.bool)
-        self._waves16 = torch.cat([p._waves16 for p in self.parts])
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -80,19 +95,22 @@ class DataMix:
 
     def describe(self) -> list[dict]:
         """Per folder: where it is, how it is split, how many clips and speakers."""
-        rows = []
-        for i, (root, part) in enumerate(zip(self.roots, self.parts)):
-            speakers = sorted({speaker_of(ex.path) for ex in part.examples
-                               if ex.path and "_nohash_" in os.path.basename(ex.path)})
-            rows.append({"name": self.names[i], "path": root, "mode": scan(root)["mode"],
-                         "synthetic": self.synthetic[i], "holdout_percent": part.holdout,
-                         "clips": len(part), "speakers": len(speakers)})
-        return rows
+        return [{"name": self.names[i], "path": root, "mode": self.modes[i],
+                 "synthetic": self.synthetic[i], "holdout_percent": part.holdout,
+                 "clips": int((self.source == i).sum()), "speakers": len(self.speakers(i))}
+                for i, (root, part) in enumerate(zip(self.roots, self.parts))]
 
     def speakers(self, source: int) -> list[str]:
-        part = self.parts[source]
-        return sorted({speaker_of(ex.path) for ex in part.examples
-                       if ex.path and "_nohash_" in os.path.basename(ex.path)})
+        """The speakers (hash before `_nohash_`) of one folder's clips in this split."""
+        return sorted({speaker_of(ex.path) for ex, s in zip(self.examples, self.source.tolist())
+                       if s == source and ex.path and "_nohash_" in os.path.basename(ex.path)})
+
+
+def speaker_rank(speaker: str) -> float:
+    """A fixed position in [0, 1) per speaker, independent of the validation hold-out:
+    keeping the speakers below f gives nested subsets as f grows."""
+    digest = hashlib.sha1(f"sparknet-hw speaker subset v1/{speaker}".encode()).hexdigest()
+    return int(digest[:12], 16) / 16 ** 12
 
 
 def class_balanced_order(labels: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
