@@ -23,7 +23,10 @@ def evaluate_qat(payload: dict, features, labels, path="checkpoint") -> dict:
     y = torch.as_tensor(np.asarray(labels), dtype=torch.long)
     result = evaluate(model, x, y)
     export = export_model(model)
-    golden_classes = golden.run_batch(export, quantize_features(x.numpy(), export))["classes"]
+    gold = golden.run_batch(export, quantize_features(x.numpy(), export))
+    golden_classes = gold["classes"]
+    result["frames_skipped"] = (float(gold["frames_off"].mean() / export["frames"])
+                                if len(y) else 0.0)
     result["accuracy_qat"] = result["accuracy"]
     result["accuracy_int"] = float((golden_classes == y.numpy()).mean()) if len(y) else 0.0
     result["int_matches_qat"] = bool(np.array_equal(golden_classes,

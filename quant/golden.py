@@ -117,8 +117,11 @@ def nonzero_products(model: dict, out: dict) -> dict[str, int]:
 
 
 def run_batch(model: dict, xs) -> dict:
-    """Logits [N, 12], classes [N] and gate counts [N, 32] for a batch of clips."""
+    """Logits [N, 12], classes [N], gate counts [N, 32] and the frames whose 32 gate bits
+    are all zero (what the classifier skips) [N] for a batch of clips."""
     results = [run(model, x) for x in xs]
     return {"logits": np.stack([r["logits"] for r in results]),
             "classes": np.array([r["class"] for r in results]),
-            "gate_counts": np.stack([r["gate_counts"] for r in results])}
+            "gate_counts": np.stack([r["gate_counts"] for r in results]),
+            "frames_off": np.array([int((~r["gate"].astype(bool).any(axis=0)).sum())
+                                    for r in results])}

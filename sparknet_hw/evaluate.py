@@ -91,12 +91,15 @@ def evaluate_checkpoint(path, data_root, split: str | None = None,
 
 def format_report(result: dict) -> str:
     lines = [f"checkpoint {result['checkpoint']} ({result['kind']}, C={result['C']}), "
-             f"{result['split']} split, {result['samples']} clips"]
+             f"{result['split']} split of {result.get('data', '?')}, {result['samples']} clips"]
     for key in ("accuracy", "accuracy_hard_gate", "accuracy_float", "accuracy_qat", "accuracy_int"):
         if key in result:
             lines.append(f"  {key:<20} {100 * result[key]:6.2f} %")
     lines.append(f"  {'gate_sparsity':<20} {100 * result['gate_sparsity']:6.2f} % of z is zero "
                  f"(hard gate)")
+    if "frames_skipped" in result:
+        lines.append(f"  {'frames_skipped':<20} {100 * result['frames_skipped']:6.2f} % of the "
+                     f"frames have all 32 gate bits zero (integer model; the classifier skips them)")
     lines.append("per-class accuracy:")
     lines.append("  " + "  ".join(f"{k}={'n/a' if v is None else f'{100 * v:.1f}'}"
                                   for k, v in result["per_class"].items()))

@@ -106,11 +106,9 @@ def change_speed(waves: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
     centre = (n - 1) / 2
     pos = centre + (torch.arange(n, device=waves.device, dtype=torch.float32) - centre) \
         * factor.unsqueeze(1)
-    lo = pos.floor()
-    frac = pos - lo
-    lo = lo.long()
-    valid = (lo >= 0) & (lo + 1 < n)
-    lo_c = lo.clamp(0, n - 2)
+    lo_c = pos.floor().long().clamp(0, n - 2)
+    frac = pos - lo_c                 # in [0, 1] wherever the position is inside the clip
+    valid = (pos >= 0) & (pos <= n - 1)
     a = torch.gather(waves, 1, lo_c)
     c = torch.gather(waves, 1, lo_c + 1)
     return (a + (c - a) * frac) * valid

@@ -24,8 +24,8 @@ the speaker name alone, so the split is the same on every machine and never puts
 speaker on both sides.  Such a folder has no test split: its held-out speakers are its
 validation split.  One-second clips in `_silence_clips/` are `_silence_` (split by file
 name); `_silence_` is topped up from the background noise as above, and stays empty when
-the folder has neither.  `_unknown_` keeps every other-word clip of the split there (real
-ones are scarce; class balancing is the trainer's job).
+the folder has neither.  `_unknown_` and `_silence_clips/` keep every clip of the split
+there (real ones are scarce; class balancing is the trainer's job).
 """
 from __future__ import annotations
 
@@ -196,7 +196,9 @@ def list_split(root, split: str, seed: int = 0,
         examples += [Example(os.path.join(root, others[i]), UNKNOWN) for i in sorted(pick)]
 
     clips = [rel for rel in info["silence"] if _split_of(rel, info, holdout) == split]
-    examples += [Example(os.path.join(root, rel), SILENCE) for rel in clips[:target]]
+    if info["mode"] == "lists":
+        clips = clips[:target]
+    examples += [Example(os.path.join(root, rel), SILENCE) for rel in clips]
     missing = target - min(target, len(clips))
     if missing:
         if info["noise"]:
