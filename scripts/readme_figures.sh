@@ -2,6 +2,7 @@
 # Re-runs every command whose output the README quotes and saves each output under
 # build/figures/ (the README tables are copied from these files).  About an hour on
 # 2 cores, most of it synthesis and Icarus.  Usage: scripts/readme_figures.sh [CORPUS_DIR]
+# (REAL=DIR for another copy of the real clips; the real-speech tables need ../shared/data)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
@@ -9,12 +10,18 @@ CORPUS=${1:-build/corpus}
 OUT=build/figures
 mkdir -p "$OUT"
 CLIPS=sparknet_hw/checkpoints/test_clips.npz
+REAL=${REAL:-../shared/data}
 
 [ -f "$CORPUS/corpus.json" ] || $PY -m sparknet_hw data synth --out "$CORPUS" --per-class 500 --seed 1948
 for C in 4 8 16 32; do $PY -m sparknet_hw info --C "$C"; done > "$OUT/info.txt"
+if [ -d "$REAL/gsc-dev" ]; then
+  # held-out speakers of the real clips (validation split: 15 % of the speakers)
+  $PY -m sparknet_hw results --data "$REAL/gsc-dev" | tee "$OUT/results_real_dev.md"
+  $PY -m sparknet_hw results --data "$REAL/gsc-train" | tee "$OUT/results_real_train.md"
+  $PY -m sparknet_hw eval --checkpoint sparknet_hw/checkpoints/sparknet_C8_int8.pt --data "$REAL/gsc-dev" > "$OUT/eval_C8_int8_real.txt"
+fi
 $PY -m sparknet_hw results --data "$CORPUS" | tee "$OUT/results.md"
 $PY -m sparknet_hw eval --checkpoint sparknet_hw/checkpoints/sparknet_C8.pt --data "$CORPUS" > "$OUT/eval_C8.txt"
-$PY -m sparknet_hw eval --checkpoint sparknet_hw/checkpoints/sparknet_C8.pt --data "$CORPUS" --split train > "$OUT/eval_C8_train.txt"
 $PY -m sparknet_hw sim --C 8 --inputs "$CLIPS" --seed 1 | tee "$OUT/sim_C8.txt"
 $PY -m sparknet_hw sim --C 8 --inputs "$CLIPS" --seed 1 --no-skip | tee "$OUT/sim_C8_noskip.txt"
 $PY -m sparknet_hw sim --C 8 --inputs "$CLIPS" --seed 1 --depthwise channels | tee "$OUT/sim_C8_channels.txt"

@@ -25,6 +25,17 @@ def register(sub) -> None:
     p.add_argument("--holdout", type=float, default=15.0,
                    help="percent of speakers held out for validation in a folder without "
                         "split lists (default 15)")
+    import argparse
+    p.add_argument("--balance", action=argparse.BooleanOptionalAction, default=None,
+                   help="draw every class equally often (overrides the recipe)")
+    p.add_argument("--spec-augment", action=argparse.BooleanOptionalAction, default=None,
+                   help="SpecAugment masks on the MFCC (overrides the recipe)")
+    p.add_argument("--p-background", type=float, default=None,
+                   help="fraction of clips mixed with real background noise at 0..20 dB SNR "
+                        "(overrides the recipe)")
+    p.add_argument("--speed", type=float, default=None,
+                   help="speed perturbation 1 +- SPEED on half the clips, 0 for none "
+                        "(overrides the recipe)")
     p.add_argument("--speaker-fraction", type=float, default=1.0,
                    help="keep this fraction of the real training speakers of each folder split "
                         "by speaker (a fixed, nested subset; for learning curves; default 1)")
@@ -53,9 +64,17 @@ def run(args) -> int:
     if not 0 <= args.holdout < 100:
         raise UserError("--holdout is a percentage of speakers: 0 <= holdout < 100")
     from ..train import PRESETS
+    overrides = {k: v for k, v in (("balance", args.balance), ("spec_augment", args.spec_augment),
+                                   ("p_background", args.p_background)) if v is not None}
+    if args.speed is not None:
+        if not 0 <= args.speed < 0.5:
+            raise UserError("--speed is a relative change: 0 <= speed < 0.5")
+        overrides.update(speed=args.speed, p_speed=0.5 if args.speed > 0 else 0.0)
+    if args.p_background is not None and not 0 <= args.p_background <= 1:
+        raise UserError("--p-background is a probability: 0 <= p <= 1")
     recipe = PRESETS[args.recipe](epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                                   seed=args.seed, holdout=args.holdout,
-                                  speaker_fraction=args.speaker_fraction)
+                                  speaker_fraction=args.speaker_fraction, **overrides)
     summary = train(args.C, args.data, out, recipe,
                     log=(lambda *a, **k: None) if args.json else print)
     if args.json:
