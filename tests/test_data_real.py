@@ -554,11 +554,12 @@ def test_zero_silence_probability(monkeypatch):
     assert abs(share - p) < 5 * (p * (1 - p) / n) ** 0.5
 
 
-def test_real_speech_recipe_reaches_augment_batch(monkeypatch):
+def test_recipe_augmentation_reaches_augment_batch(monkeypatch):
     from sparknet_hw.train import Recipe, augmented_features
 
     calls = _spy_augment(monkeypatch)
-    recipe = Recipe.real_speech(p_zero_silence=0.0)
+    recipe = Recipe.real_speech(p_zero_silence=0.0, p_background=0.8, speed=0.1, p_speed=0.5)
+    assert recipe.balance
     bank = torch.rand(3, RATE)
     g = torch.Generator().manual_seed(0)
     x = augmented_features(torch.rand(4, RATE), torch.zeros(4, dtype=torch.long), recipe, 4,

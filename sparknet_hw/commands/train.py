@@ -18,10 +18,10 @@ def register(sub) -> None:
                    help="Speech Commands folder (.wav or .flac) or offline corpus ('data synth'); "
                         "repeat to train on several (e.g. the corpus and real clips)")
     p.add_argument("--recipe", choices=("authors", "real-speech"), default="authors",
-                   help="augmentation: 'authors' (released config: time shift, white noise, "
-                        "real background noise for C=32) or 'real-speech' (also background "
-                        "noise, speed perturbation, SpecAugment, class balancing; "
-                        "docs/training.md); default authors")
+                   help="'authors' (default): the released config (time shift, white noise, "
+                        "real background noise for C=32); 'real-speech': the same with every "
+                        "class drawn equally often, what the shipped checkpoints use "
+                        "(docs/training.md); the flags below change single parts")
     p.add_argument("--holdout", type=float, default=15.0,
                    help="percent of speakers held out for validation in a folder without "
                         "split lists (default 15)")
