@@ -600,3 +600,20 @@ def test_read_only_folder_caches_outside_it(tmp_path, monkeypatch):
     finally:
         for p, mode in modes.items():
             os.chmod(p, stat.S_IMODE(mode))
+
+
+# ------------------------------------------------------------------------------ 9. shipped clips
+
+def test_clips_spread_over_speakers():
+    from sparknet_hw.commands.data import _spread_over_speakers
+    from sparknet_hw.data.speech_commands import Example
+    # class 0: three clips of speaker a, then b; class 1: a, c
+    ex = [Example("/d/yes/a_nohash_0.wav", 0), Example("/d/yes/a_nohash_1.wav", 0),
+          Example("/d/yes/a_nohash_2.wav", 0), Example("/d/yes/b_nohash_0.wav", 0),
+          Example("/d/no/a_nohash_0.wav", 1), Example("/d/no/c_nohash_0.wav", 1),
+          Example(None, SILENCE), Example(None, SILENCE)]
+    labels = np.array([e.label for e in ex])
+    picks = _spread_over_speakers(ex, labels, 2)
+    # yes: a then b (not a twice); no: a is used, so c first, then a fills up; silence: both
+    assert picks == [0, 3, 4, 5, 6, 7]
+    assert _spread_over_speakers(ex, labels, 1) == [0, 5, 6]

@@ -50,7 +50,8 @@ def register(sub) -> None:
     m.set_defaults(func=run_mfcc)
 
     c = dsub.add_parser("clips", help="save real feature clips of a split as .npz",
-                        description="Take the first N clips of every class of a split and save "
+                        description="Take N clips of every class of a split (the first ones, "
+                                    "from as many different speakers as possible) and save "
                                     "their float MFCC features [N, 32, 101] with labels and file "
                                     "names: the real inputs that simulation and build verify on.")
     c.add_argument("--root", required=True, help="dataset folder")
@@ -130,6 +131,25 @@ def run_mfcc(args) -> int:
     return 0
 
 
+def _spread_over_speakers(examples, labels, per_class: int) -> list[int]:
+    """The first `per_class` clips of every class, preferring speakers not picked yet, so
+    that a handful of clips covers as many voices as it can (deterministic)."""
+    import numpy as np
+
+    from ..data.labels import LABELS
+    from ..data.speech_commands import speaker_of
+    used: set[str] = set()
+    picks = []
+    for k in range(len(LABELS)):
+        mine = [int(i) for i in np.flatnonzero(labels == k)]
+        speaker = {i: speaker_of(examples[i].path) if examples[i].path else None for i in mine}
+        chosen = [i for i in mine if speaker[i] is None or speaker[i] not in used]
+        chosen = (chosen + [i for i in mine if i not in chosen])[:per_class]
+        used.update(speaker[i] for i in chosen if speaker[i] is not None)
+        picks += sorted(chosen)
+    return picks
+
+
 def run_clips(args) -> int:
     import numpy as np
 
@@ -138,7 +158,7 @@ def run_clips(args) -> int:
 
     data = FeatureDataset(args.root, args.split, augment=False, holdout=args.holdout)
     labels = data.labels.numpy()
-    picks = [i for k in range(len(LABELS)) for i in np.flatnonzero(labels == k)[:args.per_class]]
+    picks = _spread_over_speakers(data.examples, labels, args.per_class)
     names = [f"{LABELS[labels[i]]}:{os.path.relpath(data.examples[i].path, args.root) if data.examples[i].path else 'zeros'}" for i in picks]
     try:
         np.savez_compressed(args.out, features=data.features.numpy()[picks].astype(np.float32),
