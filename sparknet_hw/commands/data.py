@@ -143,9 +143,12 @@ def _spread_over_speakers(examples, labels, per_class: int) -> list[int]:
     for k in range(len(LABELS)):
         mine = [int(i) for i in np.flatnonzero(labels == k)]
         speaker = {i: speaker_of(examples[i].path) if examples[i].path else None for i in mine}
-        chosen = [i for i in mine if speaker[i] is None or speaker[i] not in used]
-        chosen = (chosen + [i for i in mine if i not in chosen])[:per_class]
-        used.update(speaker[i] for i in chosen if speaker[i] is not None)
+        chosen = []
+        for i in mine:
+            if len(chosen) < per_class and (speaker[i] is None or speaker[i] not in used):
+                chosen.append(i)
+                used.add(speaker[i])
+        chosen += [i for i in mine if i not in chosen][:per_class - len(chosen)]
         picks += sorted(chosen)
     return picks
 
