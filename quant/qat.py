@@ -154,6 +154,8 @@ def quantize(float_source, train_data, val_data, weight_bits: int = 8, act_bits:
     t0 = time.time()
     torch.manual_seed(recipe.seed)
     gen = torch.Generator().manual_seed(recipe.seed)
+    from sparknet_hw.train import git_revision
+    commit = git_revision()
     fmodel, float_path, float_meta = _float_model(float_source)
     # the source float weights travel inside the QAT checkpoint (a few thousand parameters),
     # so that 'eval' can report the float accuracy wherever the checkpoint is copied to
@@ -230,7 +232,7 @@ def quantize(float_source, train_data, val_data, weight_bits: int = 8, act_bits:
     model.eval()
     summary = {"C": model.C, "weight_bits": weight_bits, "act_bits": act_bits,
                "input_bits": model.input_bits,
-               "data": list(getattr(train_data, "roots", [])) or None,
+               "data": list(getattr(train_data, "roots", [])) or None, "commit": commit,
                "float_checkpoint": float_path, "float_meta": float_meta,
                "best_epoch": best["epoch"],
                "validation": {"float": _strip(float_val), "ptq": _strip(ptq_val),
@@ -259,10 +261,8 @@ def save_qat_checkpoint(path, model: QuantSparkNet, summary: dict | None = None,
     summary = summary or {}
     meta = {"weight_bits": model.weight_bits, "act_bits": model.act_bits,
             "model_config": model.config()}
-    from sparknet_hw.train import git_revision
-    meta["commit"] = git_revision()
     for key in ("float_checkpoint", "float_meta", "best_epoch", "validation", "history", "recipe",
-                "data"):
+                "data", "commit"):
         if key in summary:
             meta[key] = summary[key]
     if meta.get("float_checkpoint"):

@@ -138,6 +138,7 @@ def train(C: int, data_roots, out, recipe: Recipe = Recipe(), progress: bool = T
     from .data.mixture import DataMix, class_balanced_order, per_source_accuracy
 
     check_width(C)
+    commit = git_revision()          # the code as the run starts, not as it ends
     torch.manual_seed(recipe.seed)
     gen = torch.Generator().manual_seed(recipe.seed)
     t0 = time.time()
@@ -208,7 +209,7 @@ def train(C: int, data_roots, out, recipe: Recipe = Recipe(), progress: bool = T
             save_checkpoint(out, "float", C, model.state_dict(),
                             recipe=asdict(recipe), epoch=epoch, sources=sources,
                             validation_speakers=validation_speakers,
-                            data=[str(r) for r in train_set.roots], commit=git_revision(),
+                            data=[str(r) for r in train_set.roots], commit=commit,
                             validation=row)
     bar.close()
     summary = {"C": C, "checkpoint": str(out), "best": best, "epochs": recipe.epochs,
