@@ -153,7 +153,11 @@ def train(C: int, data_roots, out, recipe: Recipe = Recipe(), progress: bool = T
         split = ("split lists" if row_t["mode"] == "lists"
                  else f"{recipe.holdout:g} % of speakers held out")
         log(f"data {row_t['name']} ({'synthetic' if row_t['synthetic'] else 'real'}, {split}): "
-            f"{row_t['clips']} training clips, {row_v['clips']} validation clips")
+            f"{row_t['clips']} training clips, {row_v['clips']} validation clips, "
+            f"{row_t['noise_files']} background-noise files")
+        if row_t["noise_files"] == 0 and row_t["mode"] == "lists":
+            log(f"  note: {row_t['path']} has no background noise (_background_noise_/*.wav): "
+                f"its _silence_ examples are digital silence (all-zero clips)")
     if len(labels) == 0 or len(val_y) == 0:
         from .errors import UserError
         raise UserError("no training or no validation clips in the data folders; add a folder "

@@ -617,3 +617,24 @@ def test_clips_spread_over_speakers():
     # yes: a then b (not a twice); no: a is used, so c first, then a fills up; silence: both
     assert picks == [0, 3, 4, 5, 6, 7]
     assert _spread_over_speakers(ex, labels, 1) == [0, 5, 6]
+
+
+# ------------------------------------------------------------------------------ 10. bad clips
+
+def test_stereo_clip_in_a_training_folder_is_a_clear_error(tmp_path):
+    from sparknet_hw.audio import AudioError
+    from sparknet_hw.data.mixture import DataMix
+    root = make_gsc_v2(tmp_path / "gsc")
+    bad = sorted((root / "yes").iterdir())[0]
+    sf.write(bad, np.zeros((RATE, 2), np.int16), RATE, subtype="PCM_16")
+    with pytest.raises(AudioError) as info:
+        DataMix([root], _split_of_file(root, bad), cache=False)
+    assert str(bad) in str(info.value) and "mono" in str(info.value)
+
+
+def _split_of_file(root: Path, path: Path) -> str:
+    rel = f"{path.parent.name}/{path.name}"
+    for split, name in (("validation", "validation_list.txt"), ("test", "testing_list.txt")):
+        if rel in (root / name).read_text().split():
+            return split
+    return "train"

@@ -276,6 +276,11 @@ class FeatureDataset(Dataset):
         return self._waves16[indices].to(torch.float32) / 32767
 
     @property
+    def noise_files(self) -> list[str]:
+        """The folder's background-noise recordings (`_background_noise_/`)."""
+        return scan(self.root)["noise"]
+
+    @property
     def noise_bank(self) -> torch.Tensor:
         """float32 [M, 16000]: 1-s background-noise segments of this split's noise region
         (0.5-s hop), for augment_batch(background=...); empty if the folder has none."""

@@ -97,7 +97,8 @@ class DataMix:
         """Per folder: where it is, how it is split, how many clips and speakers."""
         return [{"name": self.names[i], "path": root, "mode": self.modes[i],
                  "synthetic": self.synthetic[i], "holdout_percent": part.holdout,
-                 "clips": int((self.source == i).sum()), "speakers": len(self.speakers(i))}
+                 "clips": int((self.source == i).sum()), "speakers": len(self.speakers(i)),
+                 "noise_files": len(part.noise_files)}
                 for i, (root, part) in enumerate(zip(self.roots, self.parts))]
 
     def speakers(self, source: int) -> list[str]:
