@@ -50,3 +50,8 @@ $PY -m sparknet_hw build --C 8 --pes 4 --clips 1 --force \
 for C in 4 8 16 32; do
   $PY -m sparknet_hw sim --C "$C" --simulator icarus --inputs "$CLIPS" --clips 1 --seed 1 > "$OUT/sim_C${C}_icarus.txt"
 done
+# the learning curve (README "Results on real speech"): ~30 minutes on 2 cores; LEARNING_CURVE=1
+if [ "${LEARNING_CURVE:-0}" = 1 ] && [ -d "$REAL/gsc-dev" ]; then
+  $PY scripts/learning_curve.py --real "$REAL" --corpus "$CORPUS" --epochs 30 | tee "$OUT/learning_curve.txt"
+  cp build/learning_curve/learning_curve.png build/learning_curve/learning_curve.json docs/
+fi
