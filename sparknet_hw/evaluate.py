@@ -81,7 +81,8 @@ def evaluate_checkpoint(path, data_root, split: str | None = None,
     result.pop("predictions_hard", None)
     matrix = confusion(labels, preds)
     result.update({"checkpoint": str(path), "kind": payload["kind"], "C": payload["C"],
-                   "split": split, "holdout": holdout, "data": str(data_root), "labels": LABELS, "per_class": per_class(matrix),
+                   "split": split, "holdout": holdout, "data": str(data_root), "labels": LABELS,
+                   "per_class": per_class(matrix),
                    "confusion": matrix.tolist()})
     voices = per_voice(data_root, data.examples, labels, preds)
     if voices is not None:

@@ -9,6 +9,7 @@ import torch
 from .progress import progress_bar
 
 from .checkpoint import save_checkpoint
+from .data.speech_commands import HOLDOUT_PERCENT
 from .model import SparkNet, check_width, sparknet_loss
 from .schedule import poly_hold_decay
 
@@ -23,7 +24,7 @@ class Recipe:
     momentum: float = 0.9
     weight_decay: float = 1e-3
     seed: int = 1948
-    holdout: float = 15.0            # % of speakers held out of a folder without split lists
+    holdout: float = HOLDOUT_PERCENT  # % of speakers held out of a folder without split lists
     p_background: float | None = None  # real background noise; None: the authors' (C=32 only)
     snr_db: tuple[float, float] = (0.0, 20.0)
     speed: float = 0.0               # speed perturbation 1 +- speed ...
@@ -160,8 +161,9 @@ def train(C: int, data_roots, out, recipe: Recipe = Recipe(), progress: bool = T
                 f"its _silence_ examples are digital silence (all-zero clips)")
     if len(labels) == 0 or len(val_y) == 0:
         from .errors import UserError
-        raise UserError("no training or no validation clips in the data folders; add a folder "
-                        "with split lists or lower --holdout only if it is above 0")
+        raise UserError(f"the data folders give {len(labels)} training and {len(val_y)} "
+                        f"validation clips; a folder split by speaker needs --holdout above 0 "
+                        f"for validation clips, or add a folder with split lists")
     log(f"data: {len(labels)} training clips, {len(val_y)} validation clips "
         f"({time.time() - t0:.1f} s)")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import time
 
+from ..data.speech_commands import HOLDOUT_PERCENT
 from ..errors import UserError
 
 
@@ -37,9 +38,9 @@ def register(sub) -> None:
                                      "Speech Commands (or synthesized) folder.")
     st.add_argument("--root", required=True, help="dataset folder")
     st.add_argument("--seed", type=int, default=0, help="balancing seed (default 0)")
-    st.add_argument("--holdout", type=float, default=15.0,
+    st.add_argument("--holdout", type=float, default=HOLDOUT_PERCENT,
                     help="percent of speakers held out for validation in a folder without "
-                         "split lists (default 15, as train)")
+                         "split lists (default %(default)g, as train)")
     st.set_defaults(func=run_stats)
 
     m = dsub.add_parser("mfcc", help="MFCC features (32 x 101) of one wav file",
@@ -57,8 +58,9 @@ def register(sub) -> None:
     c.add_argument("--root", required=True, help="dataset folder")
     c.add_argument("--split", default="test", choices=["train", "validation", "test"])
     c.add_argument("--per-class", type=int, default=2)
-    c.add_argument("--holdout", type=float, default=15.0,
-                   help="percent of held-out speakers in a folder without split lists")
+    c.add_argument("--holdout", type=float, default=HOLDOUT_PERCENT,
+                   help="percent of held-out speakers in a folder without split lists "
+                        "(default %(default)g)")
     c.add_argument("--out", required=True, help="output .npz file")
     c.set_defaults(func=run_clips)
 
@@ -94,7 +96,7 @@ def run_synth(args) -> int:
 
 def run_stats(args) -> int:
     from ..data.labels import LABELS
-    from ..data.speech_commands import SPLITS, list_split, speaker_of, split_counts, split_mode
+    from ..data.speech_commands import SPLITS, list_split, speakers_in, split_counts, split_mode
 
     mode = split_mode(args.root)
     splits = SPLITS if mode == "lists" else ("train", "validation")
@@ -104,8 +106,7 @@ def run_stats(args) -> int:
     for name in LABELS:
         print(f"{name:<12}" + "".join(f"{counts[s][name]:>12}" for s in splits))
     print(f"{'total':<12}" + "".join(f"{sum(counts[s].values()):>12}" for s in splits))
-    speakers = {s: len({speaker_of(ex.path) for ex in examples[s]
-                        if ex.path and "_nohash_" in ex.path}) for s in splits}
+    speakers = {s: len(speakers_in(examples[s])) for s in splits}
     print(f"{'speakers':<12}" + "".join(f"{speakers[s]:>12}" for s in splits))
     if mode == "speakers":
         print(f"split by speaker: no split lists, {args.holdout:g} % of speakers held out "

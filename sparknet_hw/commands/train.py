@@ -1,9 +1,11 @@
 """`train`: float SparkNet with the authors' recipe on a Speech-Commands-shaped folder."""
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 
+from ..data.speech_commands import HOLDOUT_PERCENT
 from ..errors import UserError
 from ..model import UnsupportedWidth, check_width
 
@@ -22,10 +24,9 @@ def register(sub) -> None:
                         "real background noise for C=32); 'real-speech': the same with every "
                         "class drawn equally often, what the shipped checkpoints use "
                         "(docs/training.md); the flags below change single parts")
-    p.add_argument("--holdout", type=float, default=15.0,
+    p.add_argument("--holdout", type=float, default=HOLDOUT_PERCENT,
                    help="percent of speakers held out for validation in a folder without "
-                        "split lists (default 15)")
-    import argparse
+                        "split lists (default %(default)g)")
     p.add_argument("--balance", action=argparse.BooleanOptionalAction, default=None,
                    help="draw every class equally often (overrides the recipe)")
     p.add_argument("--spec-augment", action=argparse.BooleanOptionalAction, default=None,
@@ -40,7 +41,8 @@ def register(sub) -> None:
                    help="keep this fraction of the real training speakers of each folder split "
                         "by speaker (a fixed, nested subset; for learning curves; default 1)")
     p.add_argument("--epochs", type=int, default=200,
-                   help="epochs (default 200, the authors' recipe; 9 min for C=8 on 2 cores)")
+                   help="epochs (default 200, the authors' recipe; the shipped checkpoints used "
+                        "80-100, scripts/make_shipped.sh)")
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=0.01)
     p.add_argument("--seed", type=int, default=1948)

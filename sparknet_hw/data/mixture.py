@@ -16,7 +16,7 @@ import torch
 
 from .dataset import FeatureDataset
 from .labels import LABELS
-from .speech_commands import BACKGROUND_DIR, HOLDOUT_PERCENT, scan, speaker_of
+from .speech_commands import BACKGROUND_DIR, HOLDOUT_PERCENT, scan, speaker_of, speakers_in
 
 
 def is_synthetic(root) -> bool:
@@ -82,16 +82,7 @@ class DataMix:
     @property
     def noise_bank(self) -> torch.Tensor:
         """1-s segments of every folder's background noise (this split's region)."""
-        banks = [p.noise_bank for p in self.parts]
-        return torch.cat(banks) if banks else torch.zeros((0, 16000))
-
-    def counts(self) -> dict[str, dict[str, int]]:
-        """{source: {class: clips}}."""
-        out = {}
-        for i, name in enumerate(self.names):
-            c = torch.bincount(self.labels[self.source == i], minlength=len(LABELS)).tolist()
-            out[name] = dict(zip(LABELS, c))
-        return out
+        return torch.cat([p.noise_bank for p in self.parts])
 
     def describe(self) -> list[dict]:
         """Per folder: where it is, how it is split, how many clips and speakers."""
@@ -103,8 +94,8 @@ class DataMix:
 
     def speakers(self, source: int) -> list[str]:
         """The speakers (hash before `_nohash_`) of one folder's clips in this split."""
-        return sorted({speaker_of(ex.path) for ex, s in zip(self.examples, self.source.tolist())
-                       if s == source and ex.path and "_nohash_" in os.path.basename(ex.path)})
+        return sorted(speakers_in(ex for ex, s in zip(self.examples, self.source.tolist())
+                                  if s == source))
 
 
 def speaker_rank(speaker: str) -> float:

@@ -45,7 +45,7 @@ SPLIT_FILES = {"validation": "validation_list.txt", "test": "testing_list.txt"}
 BACKGROUND_DIR = "_background_noise_"
 SILENCE_DIR = "_silence_clips"
 AUDIO_EXTENSIONS = (".wav", ".flac")
-HOLDOUT_PERCENT = 15       # validation speakers of a folder that is split by speaker
+HOLDOUT_PERCENT = 15.0     # validation speakers of a folder that is split by speaker
 SPEAKER_SALT = "sparknet-hw speaker split v1"
 NOISE_REGIONS = {"train": (0.0, 0.8), "validation": (0.8, 0.9), "test": (0.9, 1.0)}
 
@@ -89,6 +89,12 @@ def speaker_of(rel: str) -> str:
     """Speaker ID of a clip: the hash before `_nohash_` (the file stem when there is none)."""
     name = os.path.basename(rel)
     return name.split("_nohash_")[0] if "_nohash_" in name else os.path.splitext(name)[0]
+
+
+def speakers_in(examples) -> set[str]:
+    """The speakers of the examples that name one (`<speaker>_nohash_<n>` clips)."""
+    return {speaker_of(ex.path) for ex in examples
+            if ex.path and "_nohash_" in os.path.basename(ex.path)}
 
 
 def is_holdout_speaker(speaker: str, holdout: float = HOLDOUT_PERCENT) -> bool:
