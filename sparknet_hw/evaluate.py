@@ -52,15 +52,27 @@ def default_split(data_root) -> str:
     return "test" if split_mode(data_root) == "lists" else "validation"
 
 
-def checkpoint_holdout(payload: dict) -> float:
-    """The held-out-speaker percentage the checkpoint was trained with (for a QAT checkpoint:
-    its float source's), so that evaluation uses the same validation speakers."""
+def checkpoint_holdout(payload: dict, data_root=None) -> float:
+    """The held-out-speaker percentage the checkpoint was trained with for `data_root` (for a
+    QAT checkpoint: its float source's), so that evaluation uses the same validation speakers."""
+    return checkpoint_holdouts(payload)[1].get(_folder_name(data_root),
+                                               checkpoint_holdouts(payload)[0])
+
+
+def checkpoint_holdouts(payload: dict) -> tuple[float, dict[str, float]]:
+    """(default percentage, {folder base name: percentage}) of the checkpoint's training."""
     from .data.speech_commands import HOLDOUT_PERCENT
     meta = payload.get("meta") or {}
     for recipe in (meta.get("recipe"), (meta.get("float_meta") or {}).get("recipe")):
         if isinstance(recipe, dict) and "holdout" in recipe:
-            return float(recipe["holdout"])
-    return float(HOLDOUT_PERCENT)
+            folders = recipe.get("folder_holdout") or {}
+            return float(recipe["holdout"]), {k: float(v) for k, v in folders.items()}
+    return float(HOLDOUT_PERCENT), {}
+
+
+def _folder_name(root) -> str | None:
+    import os
+    return None if root is None else os.path.basename(os.path.abspath(os.fspath(root)))
 
 
 def evaluate_checkpoint(path, data_root, split: str | None = None,
@@ -68,7 +80,7 @@ def evaluate_checkpoint(path, data_root, split: str | None = None,
     from .data.dataset import FeatureDataset
     payload = load_checkpoint(path)
     split = split or default_split(data_root)
-    holdout = checkpoint_holdout(payload) if holdout is None else holdout
+    holdout = checkpoint_holdout(payload, data_root) if holdout is None else holdout
     data = FeatureDataset(data_root, split, augment=False, holdout=holdout)
     features, labels = np.asarray(data.features), np.asarray(data.labels)
     if payload["kind"] == "qat":

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, asdict
+from dataclasses import dataclass, asdict, field
 
 import numpy as np
 import torch
@@ -25,6 +25,7 @@ class Recipe:
     weight_decay: float = 1e-3
     seed: int = 1948
     holdout: float = HOLDOUT_PERCENT  # % of speakers held out of a folder without split lists
+    folder_holdout: dict = field(default_factory=dict)  # {folder base name: %}, overrides it
     p_background: float | None = None  # real background noise; None: the authors' (C=32 only)
     snr_db: tuple[float, float] = (0.0, 20.0)
     speed: float = 0.0               # speed perturbation 1 +- speed ...
@@ -144,15 +145,17 @@ def train(C: int, data_roots, out, recipe: Recipe = Recipe(), progress: bool = T
     gen = torch.Generator().manual_seed(recipe.seed)
     t0 = time.time()
     train_set = DataMix(data_roots, "train", seed=recipe.seed, holdout=recipe.holdout,
-                        speaker_fraction=recipe.speaker_fraction)
-    val_set = DataMix(data_roots, "validation", seed=recipe.seed, holdout=recipe.holdout)
+                        speaker_fraction=recipe.speaker_fraction,
+                        folder_holdout=recipe.folder_holdout)
+    val_set = DataMix(data_roots, "validation", seed=recipe.seed, holdout=recipe.holdout,
+                      folder_holdout=recipe.folder_holdout)
     labels = train_set.labels
     val_x, val_y = val_set.features, val_set.labels
     real_mask = val_set.real if bool(val_set.real.any()) else None
     bank = train_set.noise_bank if recipe.background_probability(C) > 0 else None
     for row_t, row_v in zip(train_set.describe(), val_set.describe()):
         split = ("split lists" if row_t["mode"] == "lists"
-                 else f"{recipe.holdout:g} % of speakers held out")
+                 else f"{row_t['holdout_percent']:g} % of speakers held out")
         log(f"data {row_t['name']} ({'synthetic' if row_t['synthetic'] else 'real'}, {split}): "
             f"{row_t['clips']} training clips, {row_v['clips']} validation clips, "
             f"{row_t['noise_files']} background-noise files")

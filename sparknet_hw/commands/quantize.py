@@ -55,10 +55,14 @@ def run(args) -> int:
         if not folder.is_dir():
             raise UserError(f"{folder}: no such data folder")
     from ..data.mixture import DataMix
-    from ..evaluate import checkpoint_holdout
-    holdout = checkpoint_holdout(payload) if args.holdout is None else args.holdout
-    train_set = DataMix(args.data, "train", seed=args.seed, holdout=holdout)
-    val_mix = DataMix(args.data, "validation", seed=args.seed, holdout=holdout)
+    from ..evaluate import checkpoint_holdouts
+    holdout, folder_holdout = checkpoint_holdouts(payload)
+    if args.holdout is not None:
+        holdout, folder_holdout = args.holdout, {}
+    train_set = DataMix(args.data, "train", seed=args.seed, holdout=holdout,
+                        folder_holdout=folder_holdout)
+    val_mix = DataMix(args.data, "validation", seed=args.seed, holdout=holdout,
+                      folder_holdout=folder_holdout)
     val_set = ((val_mix.features[val_mix.real], val_mix.labels[val_mix.real])
                if bool(val_mix.real.any()) else val_mix)
     float_recipe = (payload.get("meta") or {}).get("recipe") or {}

@@ -24,9 +24,12 @@ def register(sub) -> None:
                         "real background noise for C=32); 'real-speech': the same with every "
                         "class drawn equally often, what the shipped checkpoints use "
                         "(docs/training.md); the flags below change single parts")
-    p.add_argument("--holdout", type=float, default=HOLDOUT_PERCENT,
+    p.add_argument("--holdout", type=parse_holdout, action="append", default=[],
+                   metavar="[FOLDER=]PERCENT",
                    help="percent of speakers held out for validation in a folder without "
-                        "split lists (default %(default)g)")
+                        f"split lists (default {HOLDOUT_PERCENT:g}); FOLDER=PERCENT sets it for "
+                        "the folder of that base name only (e.g. gsc-train=0 trains on all of "
+                        "it); repeatable")
     p.add_argument("--balance", action=argparse.BooleanOptionalAction, default=None,
                    help="draw every class equally often (overrides the recipe)")
     p.add_argument("--spec-augment", action=argparse.BooleanOptionalAction, default=None,
@@ -52,6 +55,31 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
+def parse_holdout(text: str) -> tuple[str | None, float]:
+    """'15' -> (None, 15.0); 'gsc-train=0' -> ('gsc-train', 0.0)."""
+    name, _, value = text.rpartition("=")
+    try:
+        percent = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected PERCENT or FOLDER=PERCENT") from None
+    if not 0 <= percent < 100:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: the holdout is a percentage of speakers, 0 <= holdout < 100")
+    return (name or None), percent
+
+
+def holdout_settings(entries) -> tuple[float, dict[str, float]]:
+    """The default percentage and the per-folder ones from the --holdout entries."""
+    default = HOLDOUT_PERCENT
+    folders = {}
+    for name, percent in entries:
+        if name is None:
+            default = percent
+        else:
+            folders[Path(name).name] = percent
+    return default, folders
+
+
 def run(args) -> int:
     from ..train import Recipe, train
     try:
@@ -63,8 +91,11 @@ def run(args) -> int:
     out = args.out or Path(f"sparknet_C{args.C}.pt")
     if not 0 <= args.speaker_fraction <= 1:
         raise UserError("--speaker-fraction is a fraction of speakers: 0 <= f <= 1")
-    if not 0 <= args.holdout < 100:
-        raise UserError("--holdout is a percentage of speakers: 0 <= holdout < 100")
+    holdout, folder_holdout = holdout_settings(args.holdout)
+    unknown = sorted(set(folder_holdout) - {Path(d).resolve().name for d in args.data})
+    if unknown:
+        raise UserError(f"--holdout names {', '.join(unknown)}, which is not the base name of "
+                        f"any --data folder")
     from ..train import PRESETS
     overrides = {k: v for k, v in (("balance", args.balance), ("spec_augment", args.spec_augment),
                                    ("p_background", args.p_background)) if v is not None}
@@ -75,7 +106,8 @@ def run(args) -> int:
     if args.p_background is not None and not 0 <= args.p_background <= 1:
         raise UserError("--p-background is a probability: 0 <= p <= 1")
     recipe = PRESETS[args.recipe](epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                                  seed=args.seed, holdout=args.holdout,
+                                  seed=args.seed, holdout=holdout,
+                                  folder_holdout=folder_holdout,
                                   speaker_fraction=args.speaker_fraction, **overrides)
     summary = train(args.C, args.data, out, recipe,
                     log=(lambda *a, **k: None) if args.json else print)

@@ -39,9 +39,11 @@ class DataMix:
     """One split of several Speech-Commands-shaped folders, concatenated."""
 
     def __init__(self, roots, split: str, seed: int = 0, holdout: float = HOLDOUT_PERCENT,
-                 cache: bool = True, speaker_fraction: float = 1.0):
+                 cache: bool = True, speaker_fraction: float = 1.0,
+                 folder_holdout: dict[str, float] | None = None):
         """speaker_fraction < 1 keeps only that fraction of the speakers of each real folder
-        split by speaker (a fixed subset, nested as the fraction grows): the learning curve."""
+        split by speaker (a fixed subset, nested as the fraction grows): the learning curve.
+        folder_holdout overrides `holdout` for the folders it names (by base name)."""
         roots = [roots] if isinstance(roots, (str, os.PathLike)) else list(roots)
         if not roots:
             raise ValueError("DataMix needs at least one folder")
@@ -50,7 +52,8 @@ class DataMix:
         self.roots = [os.path.abspath(os.fspath(r)) for r in roots]
         self.names = source_names(self.roots)
         self.split = split
-        self.parts = [FeatureDataset(r, split, seed=seed, cache=cache, holdout=holdout)
+        self.parts = [FeatureDataset(r, split, seed=seed, cache=cache,
+                                     holdout=holdout_for(r, holdout, folder_holdout))
                       for r in self.roots]
         self.synthetic = [is_synthetic(r) for r in self.roots]
         self.modes = [scan(r)["mode"] for r in self.roots]
@@ -96,6 +99,13 @@ class DataMix:
         """The speakers (hash before `_nohash_`) of one folder's clips in this split."""
         return sorted(speakers_in(ex for ex, s in zip(self.examples, self.source.tolist())
                                   if s == source))
+
+
+def holdout_for(root, default: float, folder_holdout: dict[str, float] | None) -> float:
+    """The held-out-speaker percentage of one folder: its own entry (keyed by the folder's
+    base name, as the checkpoint metadata records it) or the default."""
+    name = os.path.basename(os.path.abspath(os.fspath(root)))
+    return float((folder_holdout or {}).get(name, default))
 
 
 def speaker_rank(speaker: str) -> float:
