@@ -255,6 +255,9 @@ def run_bench(bdir: Path, simulator: str, model: dict, clips: np.ndarray, seed: 
             tail = "\n".join(log.read_text(errors="replace").splitlines()[-30:])
         raise SimError(f"the cocotb bench wrote no results (log {log}):\n{tail}")
     res = json.loads(out.read_text())
+    if res.get("failure"):
+        raise SimError(f"{simulator} bench failed: {res['failure']} (seed {seed}; log "
+                       f"{run_dir / 'sim.log'})")
     res["wall_s"] = wall
     res["run_dir"] = str(run_dir)
     if not waves:
@@ -321,12 +324,15 @@ def make_report(model: dict, config: HwConfig, res: dict, simulator: str) -> dic
 
 def run_sim(export: dict, inputs, simulator: str = "verilator", hw_config: HwConfig | None = None,
             seed: int | None = None, waves: bool = False, mid_reset: bool = False,
-            gaps: bool = True, backpressure: bool = True, break_rtl: int | None = None) -> dict:
+            gaps: bool = True, backpressure: bool = True, break_rtl: int | None = None,
+            mutate=None, timeout_cycles: int | None = None) -> dict:
     """Generate the RTL for `export`, simulate it on `inputs` (N x 32 x T) and compare every
     result with the golden model. Returns the report dict (see make_report).
 
     break_rtl: index of a weight memory word to invert in the generated Verilog (a
-    deliberately broken RTL, to show that the scoreboard catches it)."""
+    deliberately broken RTL, to show that the scoreboard catches it); mutate: any other
+    function of the Verilog text, for the same purpose. timeout_cycles: the bench fails when
+    the results are not all out by then (default: the schedule model's budget)."""
     model = validate(export)
     config = hw_config or HwConfig()
     build_plan(model, config)                     # HwConfigError before any simulator starts
@@ -341,9 +347,11 @@ def run_sim(export: dict, inputs, simulator: str = "verilator", hw_config: HwCon
     verilog = generate_verilog(model, config)
     if break_rtl is not None:
         verilog = flip_weight_word(verilog, int(break_rtl))
+    if mutate is not None:
+        verilog = mutate(verilog)
     bdir = build(verilog, simulator, waves)
     res = run_bench(bdir, simulator, model, clips, seed, waves=waves, mid_reset=mid_reset,
-                    gaps=gaps, backpressure=backpressure)
+                    gaps=gaps, backpressure=backpressure, timeout_cycles=timeout_cycles)
     report = make_report(model, config, res, simulator)
     report["run_dir"] = res["run_dir"]
     return report

@@ -8,15 +8,13 @@ classifier) or open, for any input, from the worst-case head ranges.
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
 from sparknet_hw.quant import golden
 from sparknet_hw.quant.accumulators import annotate_acc_bits, dot_range
 from sparknet_hw.quant.random_export import random_export
+from sparknet_hw.shipped import test_clips
 
-CLIPS_NPZ = Path(__file__).resolve().parent.parent / "sparknet_hw" / "checkpoints" / "test_clips.npz"
 
 
 def _fit_bias(acc_no_bias: np.ndarray, quantile: float, limit: int) -> list[int]:
@@ -108,9 +106,9 @@ def random_clips(model: dict, n: int, rng, kind: str = "uniform") -> np.ndarray:
 
 def real_clips(model: dict, n: int | None = None) -> np.ndarray | None:
     """The shipped real test clips (float MFCC), quantized with the export's input frac."""
-    if not CLIPS_NPZ.is_file():
+    if not test_clips().is_file():
         return None
-    x = np.load(CLIPS_NPZ)["features"]
+    x = np.load(test_clips())["features"]
     if n is not None:
         x = x[:n]
     from sparknet_hw.quant.features import quantize_features

@@ -15,11 +15,25 @@ import random
 import cocotb
 import numpy as np
 from cocotb.clock import Clock
-from cocotb.triggers import ClockCycles, ReadOnly, RisingEdge
+from cocotb.triggers import ClockCycles, ReadOnly, RisingEdge, SimTimeoutError, with_timeout
 from cocotb.utils import get_sim_time
 
 from sparknet_hw.quant import golden
-from sparknet_hw.rtl.record import decode_record
+from sparknet_hw.rtl.record import decode_record, layer_names
+
+CLOCK_NS = 10
+
+
+class UnresolvedBits(AssertionError):
+    """An output of the DUT carries X or Z bits: reading them as 0 would hide the bug."""
+
+
+def resolved(handle) -> int:
+    """The integer value of a DUT signal; X/Z bits fail with the signal's name."""
+    value = handle.value
+    if not value.is_resolvable:
+        raise UnresolvedBits(f"{handle._name} has X/Z bits: {value}")
+    return int(value)
 
 
 def _cfg() -> dict:
@@ -39,7 +53,7 @@ async def drive(dut, clips, rng: random.Random, gaps: bool):
                 dut.features__valid.value = 1
                 while True:
                     await ReadOnly()
-                    ready = int(dut.features__ready.value)
+                    ready = resolved(dut.features__ready)
                     if not ready:
                         await RisingEdge(dut.features__ready)
                         continue
@@ -54,16 +68,10 @@ async def monitor(dut, model, n: int, rng: random.Random, backpressure: bool, ou
         ready = 1 if (not backpressure or rng.random() < 0.6) else 0
         dut.result__ready.value = ready
         await ReadOnly()
-        if not int(dut.result__valid.value):
+        if not resolved(dut.result__valid):
             await RisingEdge(dut.result__valid)
             continue
-        value = dut.result__payload.value
-        if not value.is_resolvable:
-            dut._log.error(f"result word {len(words)} has X/Z bits: {value}")
-            value = str(value).replace("x", "0").replace("X", "0").replace("z", "0").replace("Z", "0")
-            payload = int(value, 2)
-        else:
-            payload = int(value)
+        payload = resolved(dut.result__payload)
         await RisingEdge(dut.clk)
         if ready:
             words.append(payload & 0xFFFFFFFF)
@@ -91,6 +99,17 @@ def compare(model, x, rec) -> list[str]:
     return errs
 
 
+def stall_location(dut, model) -> str:
+    """Which layer the sequencer was in when the run stopped making progress, when the
+    simulator shows the top's internal nets (Icarus does; Verilator keeps only ports)."""
+    try:
+        layer = resolved(dut.seq_cyc_layer)
+    except (AttributeError, UnresolvedBits):
+        return "the stalled layer is not visible in this simulator (run it under Icarus)"
+    names = layer_names(model)
+    return f"stalled in layer {names[layer] if layer < len(names) else layer}"
+
+
 @cocotb.test()
 async def accel_matches_golden(dut):
     cfg = _cfg()
@@ -100,7 +119,7 @@ async def accel_matches_golden(dut):
     seed = int(cfg["seed"])
     rng = random.Random(seed)
     dut._log.info(f"seed {seed} ({len(clips)} clips)")
-    cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
+    cocotb.start_soon(Clock(dut.clk, CLOCK_NS, unit="ns").start())
     dut.features__valid.value = 0
     dut.result__ready.value = 0
     dut.rst.value = 1
@@ -124,8 +143,24 @@ async def accel_matches_golden(dut):
     mon = cocotb.start_soon(monitor(dut, model, len(clips), rng, cfg.get("backpressure", True),
                                     records))
     cocotb.start_soon(drive(dut, clips, rng, cfg.get("gaps", True)))
-    await mon
-    sim_cycles = int((get_sim_time(unit="ns") - start_time) / 10)
+    budget = cfg.get("timeout_cycles")
+    failure = None
+    try:
+        if budget:
+            await with_timeout(mon, int(budget) * CLOCK_NS, "ns")
+        else:
+            await mon
+    except SimTimeoutError:
+        failure = (f"timeout: {len(records)} of {len(clips)} results after the budget of "
+                   f"{int(budget):,} cycles; {stall_location(dut, model)}")
+    except UnresolvedBits as exc:
+        failure = str(exc)
+    sim_cycles = int((get_sim_time(unit="ns") - start_time) / CLOCK_NS)
+    if failure is not None:
+        with open(cfg["out"], "w") as fh:
+            json.dump({"records": records, "mismatches": 0, "details": [], "seed": seed,
+                       "sim_cycles": sim_cycles, "failure": failure}, fh)
+        raise AssertionError(f"{failure} (seed {seed})")
 
     details, mismatches = [], 0
     for i, (x, rec) in enumerate(zip(clips, records)):

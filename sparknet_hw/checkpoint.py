@@ -13,7 +13,6 @@ from .errors import UserError
 from .model import WIDTHS
 
 FORMAT = "sparknet-hw-checkpoint"
-SHIPPED_DIR = Path(__file__).parent / "checkpoints"
 
 
 class CheckpointError(UserError):
@@ -56,5 +55,5 @@ def load_checkpoint(path, kind: str | None = None, C: int | None = None) -> dict
 
 
 def shipped_checkpoint(C: int, kind: str = "float") -> Path:
-    name = f"sparknet_C{C}.pt" if kind == "float" else f"sparknet_C{C}_int8.pt"
-    return SHIPPED_DIR / name
+    from . import shipped
+    return shipped.float_checkpoint(C) if kind == "float" else shipped.int8_checkpoint(C)

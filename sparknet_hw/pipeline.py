@@ -18,10 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
+from . import shipped as shipped_files
 from .errors import UserError
 
-SHIPPED = Path(__file__).resolve().parent / "checkpoints"
-CLIPS_NPZ = SHIPPED / "test_clips.npz"
 MARKER = ".sparknet_build"
 STAGES = ("export", "rtl", "verify", "synth", "report")
 WIDTHS = (4, 8, 16, 32)
@@ -237,7 +236,7 @@ def stage_export(plan: Plan) -> ExportOut:
         from .quant.export import export_model
         model, origin = export_model(opts.checkpoint), f"checkpoint {opts.checkpoint}"
     else:
-        shipped = SHIPPED / f"sparknet_C{opts.C}_int8_export.json"
+        shipped = shipped_files.int8_export(opts.C)
         if shipped.is_file():
             model, origin = load_export(shipped), f"shipped export {shipped.name}"
         else:
@@ -288,8 +287,8 @@ def load_clips(plan: Plan, model: dict):
             raise BuildError(f"{opts.inputs}: expected a .npy array N x 32 x 101")
         if x.ndim == 2:
             x = x[None]
-    elif CLIPS_NPZ.is_file():
-        with np.load(CLIPS_NPZ, allow_pickle=False) as z:
+    elif shipped_files.test_clips().is_file():
+        with np.load(shipped_files.test_clips(), allow_pickle=False) as z:
             x, labels, names = z["features"], z["labels"], [str(n) for n in z["names"]]
     else:
         rng = np.random.default_rng(0)
@@ -646,7 +645,7 @@ def bench_one(C: int, board: str, out: Path, clips: int, simulator: str, synth: 
            "design_code": _design_code_fingerprint()}
     if row_path.is_file() and not refresh:
         row = json.loads(row_path.read_text())
-        shipped = SHIPPED / f"sparknet_C{C}_int8_export.json"
+        shipped = shipped_files.int8_export(C)
         if row.get("key") == key and (not shipped.is_file() or row.get("export_fingerprint")
                                       == _fingerprint_file(shipped)):
             row["cached"] = True

@@ -78,6 +78,7 @@ class WithPLL(Elaboratable):
 
 @pytest.mark.parametrize("device,want,cell", [("up5k-sg48", 30, "SB_PLL40_PAD"),
                                               ("25k-cabga256", 60, "EHXPLLL")])
+@pytest.mark.synth
 def test_small_design_builds_from_the_pll(tmp_path, device, want, cell):
     spec = resolve(device=device, pll_mhz=want)
     r = synth.synthesize(WithPLL(spec, MulCounter(1)), spec, tmp_path, quiet=True)

@@ -1,7 +1,7 @@
 """The whole board design (UART -> deframer -> accelerator -> framer -> UART) as Verilog under
 cocotb, driven bit by bit on its rx pin with the host's own protocol code: Verilator with the
-real accelerator (SPARKNET_BOARD_SIM=icarus runs it on Icarus: ~2 CPU-minutes), Icarus with
-a stand-in accelerator."""
+real accelerator (on Icarus too under `pytest -m slow`: ~2 CPU-minutes), Icarus with a
+stand-in accelerator."""
 import os
 import shutil
 
@@ -16,7 +16,8 @@ from sparknet_hw.quant import golden
 from sparknet_hw.quant.random_export import random_export
 from sparknet_hw.rtl.record import decode_record
 
-pytestmark = pytest.mark.skipif(shutil.which("iverilog") is None, reason="needs Icarus Verilog")
+pytestmark = [pytest.mark.sim,
+              pytest.mark.skipif(shutil.which("iverilog") is None, reason="needs Icarus Verilog")]
 
 DIVISOR = 4          # clock cycles per UART bit in simulation (115200 baud is 104 at 12 MHz)
 TIMEOUT = 600        # cycles allowed between two bytes of a frame
@@ -32,7 +33,9 @@ def real_clip(model):
     return clips[0]
 
 
-def test_board_uart_accelerator_against_golden(tmp_path):
+@pytest.mark.parametrize("simulator", [
+    "verilator", pytest.param("icarus", marks=pytest.mark.slow)])
+def test_board_uart_accelerator_against_golden(tmp_path, simulator):
     """The real accelerator behind the UART: INFO, one clip checked against the golden
     model, a corrupt frame answered with an error code, and the board still answers."""
     from sparknet_hw.rtl import HwConfig, SparkNetAccelerator
@@ -47,9 +50,8 @@ def test_board_uart_accelerator_against_golden(tmp_path):
              {"send": P.encode_infer(x), "max_cycles": 500_000},
              {"send": P.encode_frame(0x42, b"\x07"), "pause_cycles": 2 * TIMEOUT},
              {"send": P.encode_info()}]
-    # Verilator: Icarus needs ~10 minutes for this clip behind a UART on 2 cores; the Icarus
-    # run of the board top is test_board_uart_error_paths_standin below.
-    simulator = os.environ.get("SPARKNET_BOARD_SIM", "verilator")
+    # Icarus needs minutes for this clip behind a UART, so only the slow run has it; the
+    # default Icarus run of the board top is test_board_uart_error_paths_standin below.
     got = simulate_board(core, steps, tmp_path, simulator=simulator)["steps"]
     assert [s["errors"] for s in got] == [[]] * len(steps)
     info = P.decode_info(P.Frame(*got[0]["frames"][0]))

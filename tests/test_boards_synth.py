@@ -38,6 +38,7 @@ def up5k_result(tmp_path_factory):
     return synth.synthesize(MulCounter(1), spec, tmp_path_factory.mktemp("up5k"), quiet=True)
 
 
+@pytest.mark.synth
 def test_report_parser_on_real_up5k_run(up5k_result):
     r = up5k_result
     assert (r.device, r.package, r.clock_mhz) == ("iCE40UP5K", "SG48", 12.0)
@@ -57,6 +58,7 @@ def test_report_parser_on_real_up5k_run(up5k_result):
     assert saved["utilization"] == r.utilization
 
 
+@pytest.mark.synth
 def test_ecp5_run_with_classic_abc_lut_mapping(tmp_path):
     """An ECP5 build through the fallback flow used when Yosys' ABC9 step crashes."""
     spec = resolve(device="25k-cabga256")
@@ -89,6 +91,7 @@ def test_parsers_on_canned_text():
     assert synth.parse_utilisation_log(tim) == {"ICESTORM_LC": (10695, 5280)}
 
 
+@pytest.mark.synth
 def test_does_not_fit_is_a_clear_error(tmp_path):
     spec = resolve(device="up5k-sg48")
     with pytest.raises(synth.DoesNotFit) as err:
@@ -100,6 +103,7 @@ def test_does_not_fit_is_a_clear_error(tmp_path):
                                                       "name": "ICESTORM_DSP"}
 
 
+@pytest.mark.synth
 def test_missed_clock_is_a_clear_error(tmp_path):
     spec = resolve(device="up5k-sg48", clock_mhz=400)
     with pytest.raises(synth.TimingFailed, match="misses the 400 MHz clock.*Fmax"):

@@ -16,7 +16,7 @@ import torch
 from sparknet_hw.quant import golden
 from sparknet_hw.quant.export import export_model, float_exact_bits, self_check_inputs, verify
 from sparknet_hw.quant.features import quantize_features
-from sparknet_hw.checkpoint import SHIPPED_DIR as SHIPPED_CHECKPOINTS
+from sparknet_hw.shipped import test_clips
 from sparknet_hw.quant.testing import random_features, small_qat_model
 
 
@@ -34,7 +34,7 @@ def model_and_export(C, bits):
 @functools.lru_cache(maxsize=None)
 def real_features(n):
     """Real float MFCC clips of the offline corpus's test split, shipped with the package."""
-    return np.load(SHIPPED_CHECKPOINTS / "test_clips.npz")["features"][:n].astype(np.float32)
+    return np.load(test_clips())["features"][:n].astype(np.float32)
 
 
 def inputs_for(export, seed):
@@ -128,8 +128,7 @@ def test_saved_and_reloaded_checkpoint_exports_the_same(tmp_path):
     assert torch.equal(load_qat_checkpoint(path).integer_logits(x), model.integer_logits(x))
 
 
-@pytest.mark.skipif(os.environ.get("SPARKNET_SLOW") != "1",
-                    reason="exhaustive variant (200,000 inputs, ~7 CPU-minutes): set SPARKNET_SLOW=1")
+@pytest.mark.slow      # 200,000 inputs, ~7 CPU-minutes
 @pytest.mark.parametrize("C", [4, 8, 16, 32])
 def test_golden_equals_brevitas_exhaustive(C):
     """Every weight/activation width pair 4..8, 2,000 inputs per model, full traces on 200."""

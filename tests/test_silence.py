@@ -14,6 +14,7 @@ import pytest
 import soundfile as sf
 
 from sparknet_hw.checkpoint import shipped_checkpoint
+from sparknet_hw.shipped import int8_export
 from sparknet_hw.data.labels import LABELS
 from sparknet_hw.inference import Classifier
 from sparknet_hw.model import WIDTHS
@@ -47,7 +48,7 @@ def test_zero_clip_is_silence_in_the_integer_model(C):
     from sparknet_hw.quant import golden
     from sparknet_hw.quant.export_format import load_export
     from sparknet_hw.quant.features import quantize_features
-    path = shipped_checkpoint(C, "float").parent / f"sparknet_C{C}_int8_export.json"
+    path = int8_export(C)
     export = load_export(path)
     x = quantize_features(mfcc(peak_normalise(np.zeros(16000, np.float32)))[None], export)
     assert int(golden.run_batch(export, x)["classes"][0]) == SILENCE

@@ -4,7 +4,7 @@ Default subset (a few builds, a few minutes on 2 cores):
   verilator: C=8 int8 with every stimulus kind, a mid-inference reset, zero skipping off,
              C=4 w4a6, all gates closed, all gates open, a deliberately broken RTL
   icarus:    C=8 int8, zeros / max / random extremes / one real clip (~13 s a clip)
-Full matrix: SPARKNET_FULL_MATRIX=1 python -m pytest tests/test_sim_accel.py -n 2
+Full matrix: python -m pytest -m slow tests/test_sim_accel.py -n 2
   (C = 4, 8, 16, 32 x weight/act bits 4, 6, 8 x icarus, verilator). Seeds are printed;
   SPARKNET_SIM_SEED repeats a run.
 """
@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 
 from sparknet_hw.rtl import HwConfig, build_plan
-from sparknet_hw.sim.runner import run_sim
+from sparknet_hw.sim.runner import SimError, run_sim
 from sparknet_hw.sim.stimuli import calibrated_export, gated_export, random_clips, real_clips
 
-FULL = os.environ.get("SPARKNET_FULL_MATRIX") == "1"
+pytestmark = pytest.mark.sim
 needs_icarus = pytest.mark.skipif(shutil.which("iverilog") is None, reason="iverilog missing")
 
 
@@ -102,6 +102,28 @@ def test_scoreboard_fails_on_broken_rtl():
     assert rep["mismatches"] > 0
 
 
+def test_bench_times_out_with_a_clear_error():
+    """A DUT that does not answer within the cycle budget fails the run (it used to hang it)."""
+    model = export_for(4, 8, 8)
+    x = stimuli(model, np.random.default_rng(17), kinds=("uniform",), real=0)
+    with pytest.raises(SimError, match=r"timeout: 0 of 1 results after the budget of 2,000"):
+        run_sim(model, x, "verilator", timeout_cycles=2_000)
+
+
+def undriven_result_payload(verilog: str) -> str:
+    """The result stream's data left undriven (Z) while valid still toggles."""
+    assert ".result__payload(result__payload)," in verilog
+    return verilog.replace(".result__payload(result__payload),", ".result__payload(),", 1)
+
+
+@needs_icarus
+def test_xz_on_an_output_fails_with_its_name():
+    model = export_for(4, 8, 8)
+    x = stimuli(model, np.random.default_rng(18), kinds=("uniform",), real=0)
+    with pytest.raises(SimError, match=r"result__payload has X/Z bits"):
+        run_sim(model, x, "icarus", mutate=undriven_result_payload)
+
+
 @needs_icarus
 def test_icarus_c8_int8():
     model = export_for(8, 8, 8)
@@ -113,7 +135,7 @@ MATRIX = [(sim, C, bits) for sim in ("icarus", "verilator") for C in (4, 8, 16, 
           for bits in (4, 6, 8)]
 
 
-@pytest.mark.skipif(not FULL, reason="full matrix: set SPARKNET_FULL_MATRIX=1")
+@pytest.mark.slow
 @pytest.mark.parametrize("sim,C,bits", MATRIX)
 def test_full_matrix(sim, C, bits):
     if sim == "icarus" and shutil.which("iverilog") is None:

@@ -91,6 +91,7 @@ def test_unknown_width_and_simulator(capsys):
     assert code == 2 and "C=5" in err
 
 
+@pytest.mark.sim
 def test_cli_end_to_end_json(export_file):
     path, _ = export_file
     r = subprocess.run([sys.executable, "-m", "sparknet_hw", "sim", "--export", str(path),

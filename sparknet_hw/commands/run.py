@@ -7,8 +7,6 @@ from pathlib import Path
 
 from ..errors import UserError
 
-SHIPPED = Path(__file__).resolve().parent.parent / "checkpoints"
-
 
 def register(sub) -> None:
     p = sub.add_parser(
@@ -38,7 +36,8 @@ def _load_model(path: Path | None, C: int) -> dict:
 
     if path is not None:
         return load_export(path)
-    shipped = SHIPPED / f"sparknet_C{C}_int8_export.json"
+    from ..shipped import int8_export
+    shipped = int8_export(C)
     if not shipped.is_file():
         raise UserError(f"the board runs C={C} but there is no shipped export {shipped.name}; "
                         f"pass the export the bitstream was built from with --export")

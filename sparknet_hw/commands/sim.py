@@ -10,8 +10,6 @@ import numpy as np
 
 from ..errors import UserError
 
-SHIPPED = Path(__file__).resolve().parent.parent / "checkpoints"
-
 
 def register(sub) -> None:
     p = sub.add_parser(
@@ -60,7 +58,8 @@ def load_model(args) -> dict:
     if args.C not in (4, 8, 16, 32):
         raise UserError(f"unsupported width C={args.C}: SparkNet is defined for C in [4, 8, 16, 32]")
     else:
-        shipped = SHIPPED / f"sparknet_C{args.C}_int8_export.json"
+        from ..shipped import int8_export
+        shipped = int8_export(args.C)
         if shipped.is_file():
             model = load_export(shipped)
         else:
