@@ -2,17 +2,20 @@
 cocotb, driven bit by bit on its rx pin with the host's own protocol code: Verilator with the
 real accelerator (on Icarus too under `pytest -m slow`: ~2 CPU-minutes), Icarus with a
 stand-in accelerator."""
-import os
+import json
 import shutil
 
 import numpy as np
 import pytest
 
+from sparknet_hw import cli
+from sparknet_hw.boards import host
 from sparknet_hw.boards import protocol as P
 from sparknet_hw.boards.cocotb_board import simulate_board
 from sparknet_hw.boards.standin import StandInAccelerator, standin_record
 from sparknet_hw.boards.top import LED_ERROR, LED_VALID, UARTAccelerator
 from sparknet_hw.quant import golden
+from sparknet_hw.quant.export import write_export
 from sparknet_hw.quant.random_export import random_export
 from sparknet_hw.rtl.record import decode_record
 
@@ -33,11 +36,42 @@ def real_clip(model):
     return clips[0]
 
 
+class RecordedBoard:
+    """A pyserial-like port that plays back a simulated board session: each write must be
+    the bytes the simulated board received in that step (so the host sent exactly what was
+    simulated), and reads return the bytes its tx pin sent back, unchanged."""
+
+    def __init__(self, steps, answers):
+        self.session = [(bytes(s["send"]), bytes.fromhex(a["raw"])) for s, a in zip(steps, answers)]
+        self.pending = bytearray()
+
+    def write(self, data):
+        assert self.session, "the host sent more requests than the simulated session had"
+        sent, answer = self.session.pop(0)
+        assert bytes(data) == sent, "the host's request differs from the simulated one"
+        self.pending += answer
+
+    def read(self, n=1):
+        data, self.pending[:] = bytes(self.pending[:n]), self.pending[n:]
+        return data
+
+    @property
+    def in_waiting(self):
+        return len(self.pending)
+
+    def reset_input_buffer(self):
+        pass
+
+    def close(self):
+        pass
+
+
 @pytest.mark.parametrize("simulator", [
     "verilator", pytest.param("icarus", marks=pytest.mark.slow)])
-def test_board_uart_accelerator_against_golden(tmp_path, simulator):
+def test_board_uart_accelerator_against_golden(tmp_path, simulator, monkeypatch, capsys):
     """The real accelerator behind the UART: INFO, one clip checked against the golden
-    model, a corrupt frame answered with an error code, and the board still answers."""
+    model, a corrupt frame answered with an error code, and the board still answers. The
+    host driver and the `run` command then decode the bytes the simulated board sent."""
     from sparknet_hw.rtl import HwConfig, SparkNetAccelerator
     try:
         from sparknet_hw.sim.stimuli import balanced_export
@@ -62,11 +96,31 @@ def test_board_uart_accelerator_against_golden(tmp_path, simulator):
     assert rec["logits"] == want["logits"].tolist()
     assert rec["class"] == want["class"]
     assert rec["gate_counts"] == want["gate_counts"].tolist()
-    assert rec["cycles"] > 0 and rec["macs_issued"] > 0
+    issued = {name: layer["issued"] for name, layer in rec["layers"].items()}
+    assert issued == {**golden.nonzero_products(model, want),
+                      "classifier": 12 * int(want["gate_counts"].sum())}
+    assert rec["frames_skipped"] == int((~want["gate"].astype(bool).any(axis=0)).sum())
     assert P.error_code(P.Frame(*got[2]["frames"][0])) == P.E_TYPE
     assert P.decode_info(P.Frame(*got[3]["frames"][0]))["C"] == 4
     leds = got[3]["leds"]
     assert leds & 0xF == rec["class"] & 0xF and leds >> LED_VALID & 1 and leds >> LED_ERROR & 1
+
+    link = host.BoardLink(ser=RecordedBoard(steps, got), timeout=1.0)
+    assert link.info() == info
+    assert link.infer(model, x) == rec
+    with pytest.raises(host.BoardErrorFrame, match="unknown frame type"):
+        link._answer(link.transact(steps[2]["send"]), P.decode_info)
+
+    # `run` on a feature file, through the same two simulated answers
+    export = write_export(model, tmp_path)
+    np.save(tmp_path / "clip.npy", x.astype(np.int8))
+    monkeypatch.setattr(host, "open_serial",
+                        lambda port, baud, timeout=0.1: RecordedBoard(steps[:2], got[:2]))
+    capsys.readouterr()
+    code = cli.main(["run", "--port", "/dev/sim", "--export", str(export), "--json",
+                     str(tmp_path / "clip.npy")])
+    out = json.loads(capsys.readouterr().out)
+    assert code == 0 and out["golden_match"] is True and out["cycles"] == rec["cycles"]
 
 
 def test_board_uart_error_paths_standin(tmp_path):

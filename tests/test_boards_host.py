@@ -1,4 +1,9 @@
-"""Host driver and `run` command against an emulated board on a fake serial port."""
+"""Host driver and `run` command: error paths against a scripted serial port.
+
+The success path (INFO, a clip, an error frame, `run` on a feature file) is tested against
+the bytes of the simulated board design itself: tests/test_boards_cocotb.py. The scripted
+port here makes the answers the real board cannot be made to give on demand: a corrupted
+checksum, silence, a bitstream from another export."""
 import json
 
 import numpy as np
@@ -12,9 +17,9 @@ from sparknet_hw.quant.random_export import random_export
 from sparknet_hw.rtl.record import record_fields
 
 
-class FakeBoard:
-    """A pyserial-like object that answers like the board: the record from the golden model
-    (hardware counters 0), errors for bad frames."""
+class ScriptedBoard:
+    """A pyserial-like object that answers in the board's format (logits from the golden
+    model, counters 0 but `cycles`), with faults on request."""
 
     def __init__(self, model, fingerprint=None, corrupt_answer=False):
         self.model = model
@@ -79,29 +84,15 @@ def model():
     return random_export(4, seed=2)
 
 
-def test_link_info_and_infer_decode_against_golden(model):
-    board = FakeBoard(model)
-    link = host.BoardLink(ser=board, timeout=0.5)
-    info = link.info()
-    assert info["C"] == 4 and info["fingerprint"] == P.export_fingerprint(model)
-    x = np.random.default_rng(1).integers(-128, 128, (32, 101))
-    rec = link.infer(model, x)
-    g = golden.run(model, x)
-    assert rec["logits"] == g["logits"].tolist()
-    assert rec["class"] == g["class"] and rec["gate_counts"] == g["gate_counts"].tolist()
-    assert rec["cycles"] == 12345
-    assert board.requests == [P.T_INFO, P.T_INFER]
-
-
 def test_link_errors(model):
-    link = host.BoardLink(ser=FakeBoard(model, corrupt_answer=True), timeout=0.5)
+    link = host.BoardLink(ser=ScriptedBoard(model, corrupt_answer=True), timeout=0.5)
     with pytest.raises(host.LinkError, match="garbled answer"):
         link.infer(model, np.zeros((32, 101), int))
-    silent = FakeBoard(model)
+    silent = ScriptedBoard(model)
     silent.write = lambda data: None
     with pytest.raises(host.LinkError, match="no answer from the board"):
         host.BoardLink(ser=silent, timeout=0.2).info()
-    board = FakeBoard(model)
+    board = ScriptedBoard(model)
     link = host.BoardLink(ser=board, timeout=0.5)
     with pytest.raises(host.BoardErrorFrame, match="unknown frame type"):
         link._answer(link.transact(P.encode_frame(0x55, b"")), P.decode_info)
@@ -127,24 +118,16 @@ def test_clip_features_from_wav_and_npy(tmp_path, model):
         host.clip_features(model, tmp_path / "bad.npy")
 
 
-def test_run_command_end_to_end(tmp_path, model, monkeypatch, capsys):
+def test_run_with_a_board_from_another_export(tmp_path, model, monkeypatch, capsys):
+    """Warned, golden check skipped, the answer still decoded."""
     from sparknet_hw.quant.export import write_export
 
     export = write_export(model, tmp_path)
-    clips = []
-    for i in range(2):
-        x = np.random.default_rng(i).integers(-128, 128, (32, 101)).astype(np.int8)
-        np.save(tmp_path / f"c{i}.npy", x)
-        clips.append(str(tmp_path / f"c{i}.npy"))
-    board = FakeBoard(model)
-    monkeypatch.setattr(host, "open_serial", lambda port, baud, timeout=0.1: board)
-    code = cli.main(["run", "--port", "/dev/fake", "--export", str(export), "--json", *clips])
-    out = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    assert code == 0 and len(out) == 2
-    assert all(o["golden_match"] for o in out)
-    # a board built from another export: warned, golden check skipped, still decoded
+    x = np.random.default_rng(0).integers(-128, 128, (32, 101)).astype(np.int8)
+    clips = [str(tmp_path / "c0.npy")]
+    np.save(clips[0], x)
     monkeypatch.setattr(host, "open_serial",
-                        lambda port, baud, timeout=0.1: FakeBoard(model, fingerprint=1))
+                        lambda port, baud, timeout=0.1: ScriptedBoard(model, fingerprint=1))
     code = cli.main(["run", "--port", "/dev/fake", "--export", str(export), clips[0]])
     cap = capsys.readouterr()
     assert code == 0 and "fingerprint differs" in cap.err and "class" in cap.out
