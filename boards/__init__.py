@@ -8,5 +8,5 @@ platforms.py  iCEBreaker, ULX3S (25F), OrangeCrab (25F), bare --device platforms
 synth.py      amaranth-boards build with the YoWASP tools, nextpnr report parsing
 cocotb_board.py  board-level cocotb simulation driven bit by bit on the rx pin
 standin.py    a tiny accelerator stand-in with the same ports (tests, UART bring-up)
-host.py       serial driver and host-side features for `python -m sparknet_hw run`
+host.py       serial driver for `python -m sparknet_hw run` (features: sparknet_hw/clips.py)
 """

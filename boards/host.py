@@ -4,15 +4,13 @@
     link.info()                      # {"version", "C", "record_words", "fingerprint"}
     rec = link.infer(model, x)       # x: int8 [32, 101] -> decoded result record
 
-Features of a .wav are computed on the host (`clip_features`): load_wav -> MFCC -> quantized
-with the export's input format. The heavy modules are imported only when needed.
+The features a request carries are computed on the host by sparknet_hw.clips
+(`load_features(path, model)`: load_wav -> MFCC -> quantized with the export's input format,
+or a .npy of features).
 """
 from __future__ import annotations
 
 import time
-from pathlib import Path
-
-import numpy as np
 
 from sparknet_hw.errors import UserError
 from sparknet_hw.rtl.record import record_fields
@@ -113,31 +111,3 @@ class BoardLink:
         budget = self.timeout + self.frame_seconds(len(request) + 4 * n_words + 5)
         return self._answer(self.transact(request, budget),
                             lambda frame: P.decode_result(model, frame))
-
-
-def quantize(model: dict, mfcc) -> np.ndarray:
-    """Float MFCC [32, 101] -> the export's int8 input (per-feature frac, round half to
-    even, clamp: quant.features)."""
-    from sparknet_hw.quant.features import quantize_features
-    return np.asarray(quantize_features(mfcc, model)).astype(np.int64)
-
-
-def clip_features(model: dict, path) -> np.ndarray:
-    """int features [32, 101] of one clip: a .wav (MFCC on the host) or a .npy of features
-    (float MFCC are quantized, integers are used as they are)."""
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"{path}: no such file")
-    if path.suffix.lower() == ".npy":
-        try:
-            x = np.load(path, allow_pickle=False)
-        except (ValueError, OSError) as exc:
-            raise UserError(f"{path}: not a readable .npy file ({exc})") from None
-        if x.shape != (model["features"], model["frames"]):
-            raise UserError(f"{path}: features have shape {x.shape}, expected "
-                            f"({model['features']}, {model['frames']})")
-        return quantize(model, x) if np.issubdtype(x.dtype, np.floating) else x.astype(np.int64)
-    from sparknet_hw.audio import load_wav
-    from sparknet_hw.features import mfcc
-
-    return quantize(model, mfcc(load_wav(path)))

@@ -13,7 +13,6 @@ import numpy as np
 from sparknet_hw.quant import golden
 from sparknet_hw.quant.accumulators import annotate_acc_bits, dot_range
 from sparknet_hw.quant.random_export import random_export
-from sparknet_hw.shipped import test_clips
 
 
 
@@ -105,14 +104,11 @@ def random_clips(model: dict, n: int, rng, kind: str = "uniform") -> np.ndarray:
 
 
 def real_clips(model: dict, n: int | None = None) -> np.ndarray | None:
-    """The shipped real test clips (float MFCC), quantized with the export's input frac."""
-    if not test_clips().is_file():
-        return None
-    x = np.load(test_clips())["features"]
-    if n is not None:
-        x = x[:n]
-    from sparknet_hw.quant.features import quantize_features
-    return quantize_features(x, model).astype(np.int64)
+    """The shipped real test clips (float MFCC), quantized with the export's input frac
+    (sparknet_hw.clips); None when the package ships none."""
+    from sparknet_hw.clips import shipped_clips
+    batch = shipped_clips(model, n)
+    return None if batch is None else batch.features
 
 
 def calibrated_export(C: int, weight_bits: int = 8, act_bits: int = 8, seed: int = 1) -> dict:

@@ -30,6 +30,5 @@ class Classifier:
         return LABELS[k], float(probs[k])
 
     def classify_file(self, path) -> tuple[str, float]:
-        from .audio import load_wav
-        from .features import mfcc
-        return self.classify_features(mfcc(load_wav(path)))
+        from .clips import audio_features
+        return self.classify_features(audio_features(path))

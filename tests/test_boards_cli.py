@@ -104,11 +104,13 @@ def test_bench_and_run_reject_bad_options(capsys, tmp_path):
 def test_build_failed_stage_is_named_and_report_not_written(capsys, tmp_path, monkeypatch):
     """A stage that fails names itself; earlier outputs stay, no report is presented."""
     from sparknet_hw import pipeline
+    from sparknet_hw.pipeline import build
 
     def broken(plan, exp, rtl):
         raise pipeline.BuildError("simulated disagreement")
 
-    monkeypatch.setattr(pipeline, "stage_verify", broken)
+    # run_build looks the stage up in pipeline.build, so that is where it is replaced
+    monkeypatch.setattr(build, "stage_verify", broken)
     out = tmp_path / "b"
     err = fails(capsys, "build", "--C", "4", "--out", str(out), "--no-synth",
                 match="stage 3/5 'verify' failed", warnings=True)
@@ -138,13 +140,15 @@ def test_bench_table_format():
 
 def test_bench_row_cache_is_only_reused_for_the_same_design_code(tmp_path, monkeypatch):
     import sparknet_hw.pipeline as pipeline
+    from sparknet_hw.pipeline import bench
     first = pipeline.bench_one(4, "icebreaker", tmp_path / "b", clips=1, simulator="verilator",
                                synth=False, refresh=False)
     assert not first.get("cached") and first["mismatches"] == 0
     again = pipeline.bench_one(4, "icebreaker", tmp_path / "b", clips=1, simulator="verilator",
                                synth=False, refresh=False)
     assert again.get("cached") and again["cycles"] == first["cycles"]
-    monkeypatch.setattr(pipeline, "_design_code_fingerprint", lambda: "another design")
+    # bench_one looks the fingerprint up in pipeline.bench, so that is where it is replaced
+    monkeypatch.setattr(bench, "_design_code_fingerprint", lambda: "another design")
     changed = pipeline.bench_one(4, "icebreaker", tmp_path / "b", clips=1, simulator="verilator",
                                  synth=False, refresh=False)
     assert not changed.get("cached")

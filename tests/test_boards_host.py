@@ -104,20 +104,6 @@ def test_loopback_port_is_reported_not_crashed(model):
         link.info()
 
 
-def test_clip_features_from_wav_and_npy(tmp_path, model):
-    import soundfile as sf
-
-    t = np.arange(16000) / 16000
-    sf.write(tmp_path / "tone.wav", 0.3 * np.sin(2 * np.pi * 440 * t), 16000)
-    x = host.clip_features(model, tmp_path / "tone.wav")
-    assert x.shape == (32, 101) and x.min() >= -128 and x.max() <= 127
-    np.save(tmp_path / "f.npy", np.full((32, 101), 0.5, np.float32))
-    assert (host.clip_features(model, tmp_path / "f.npy") == 4).all()   # 0.5 * 2**3
-    np.save(tmp_path / "bad.npy", np.zeros((3, 3)))
-    with pytest.raises(host.UserError, match="shape"):
-        host.clip_features(model, tmp_path / "bad.npy")
-
-
 def test_run_with_a_board_from_another_export(tmp_path, model, monkeypatch, capsys):
     """Warned, golden check skipped, the answer still decoded."""
     from sparknet_hw.quant.export import write_export

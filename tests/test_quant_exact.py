@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 import torch
 
+from sparknet_hw.clips import shipped_clips
 from sparknet_hw.quant import golden
 from sparknet_hw.quant.export import export_model, float_exact_bits, self_check_inputs, verify
 from sparknet_hw.quant.features import quantize_features
-from sparknet_hw.shipped import test_clips
 from sparknet_hw.quant.testing import random_features, small_qat_model
 
 
@@ -34,7 +34,7 @@ def model_and_export(C, bits):
 @functools.lru_cache(maxsize=None)
 def real_features(n):
     """Real float MFCC clips of the offline corpus's test split, shipped with the package."""
-    return np.load(test_clips())["features"][:n].astype(np.float32)
+    return shipped_clips(n=n).features                       # float32 MFCC [n, 32, 101]
 
 
 def inputs_for(export, seed):

@@ -1,4 +1,4 @@
-"""`build`: export -> Verilog -> cocotb verification -> bitstream -> report (sparknet_hw/pipeline.py)."""
+"""`build`: export -> Verilog -> cocotb verification -> bitstream -> report (sparknet_hw/pipeline/)."""
 from __future__ import annotations
 
 from pathlib import Path

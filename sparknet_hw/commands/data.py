@@ -117,10 +117,9 @@ def run_stats(args) -> int:
 def run_mfcc(args) -> int:
     import numpy as np
 
-    from ..audio import load_wav
-    from ..features import mfcc
+    from ..clips import audio_features
 
-    feats = mfcc(load_wav(args.wav))
+    feats = audio_features(args.wav)
     if args.out:
         try:
             np.save(args.out, feats)

@@ -32,22 +32,6 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def _load_features(path: Path):
-    from ..quant.golden import FeatureError
-    if not path.is_file():
-        raise FeatureError(f"{path}: no such features file")
-    try:
-        data = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as exc:
-        raise FeatureError(f"{path}: not a readable .npy/.npz file ({str(exc)[:80]})") from None
-    if isinstance(data, np.lib.npyio.NpzFile):
-        key = "features" if "features" in data.files else (data.files[0] if data.files else None)
-        if key is None:
-            raise FeatureError(f"{path}: the .npz file holds no arrays")
-        data = data[key]
-    return data
-
-
 def run(args) -> int:
     if args.check is not None:
         return _check(args)
@@ -56,9 +40,9 @@ def run(args) -> int:
     import torch
 
     from ..checkpoint import load_checkpoint
+    from ..clips import read_clips, to_model_input
     from ..quant.export import (export_model, export_qonnx, self_check_inputs, verify,
                                 write_export)
-    from ..quant.features import as_golden_input
     from ..quant.qat_model import load_qat_model
 
     payload = load_checkpoint(args.checkpoint, kind="qat")
@@ -66,8 +50,8 @@ def run(args) -> int:
     export = export_model(args.checkpoint)
     features = self_check_inputs(export)
     if args.features is not None:
-        user = _load_features(args.features)
-        as_golden_input(user, export)                   # shape / dtype / range errors first
+        user = read_clips(args.features).features       # as stored (audio: its MFCC)
+        to_model_input(user, export, args.features)     # shape / dtype / range errors first
         if np.issubdtype(user.dtype, np.floating):
             user = user.reshape(-1, export["features"], export["frames"])
             features = np.concatenate([features, user.astype(np.float32)])
@@ -112,14 +96,14 @@ def _acc_bits(export: dict) -> dict:
 
 
 def _check(args) -> int:
+    from ..clips import load_clip_batch
     from ..quant import golden
     from ..quant.export_format import load_export
-    from ..quant.features import as_golden_input
 
     export = load_export(args.check)
     result = {"export": str(args.check), "C": export["C"], "valid": True}
     if args.features is not None:
-        x = as_golden_input(_load_features(args.features), export)
+        x = load_clip_batch(args.features, export).features
         out = golden.run_batch(export, x)
         labels = export["labels"]
         result["classes"] = [labels[k] for k in out["classes"].tolist()]

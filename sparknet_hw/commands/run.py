@@ -48,7 +48,8 @@ def run(args) -> int:
     import numpy as np
 
     from ..boards import protocol as P
-    from ..boards.host import BoardErrorFrame, BoardLink, clip_features
+    from ..boards.host import BoardErrorFrame, BoardLink
+    from ..clips import load_features
 
     for path in args.files:
         if not path.is_file():
@@ -77,7 +78,7 @@ def run(args) -> int:
                   f"v{info['version']}, {args.port} at {args.baud} baud")
         failures = 0
         for path in args.files:
-            x = clip_features(model, path)
+            x = load_features(path, model)
             try:
                 rec = link.infer(model, x)
             except BoardErrorFrame as exc:

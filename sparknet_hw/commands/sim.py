@@ -73,25 +73,14 @@ def load_model(args) -> dict:
 
 
 def load_inputs(args, model, rng) -> np.ndarray:
+    """int clips N x 32 x T: --inputs (sparknet_hw.clips: shape, dtype and range checked, float
+    MFCC quantized) or random ones."""
     if args.inputs is None:
         n = args.clips or 2
         lo, hi = model["input"]["lo"], model["input"]["hi"]
         return rng.integers(lo, hi + 1, size=(n, model["features"], model["frames"]))
-    if not args.inputs.is_file():
-        raise UserError(f"{args.inputs}: no such file")
-    try:
-        x = np.load(args.inputs, allow_pickle=False)
-    except Exception as exc:  # noqa: BLE001 - any unreadable file is the user's to fix
-        raise UserError(f"{args.inputs}: cannot read as .npy ({exc})") from None
-    if isinstance(x, np.lib.npyio.NpzFile):
-        if "features" not in x.files:
-            raise UserError(f"{args.inputs}: .npz without a 'features' array")
-        x = x["features"]
-    if x.ndim == 2:
-        x = x[None]
-    if args.clips is not None:
-        x = x[:args.clips]
-    return x
+    from ..clips import load_clip_batch
+    return load_clip_batch(args.inputs, model, n=args.clips).features
 
 
 def format_report(r: dict) -> str:
@@ -132,7 +121,7 @@ def format_report(r: dict) -> str:
 
 def run(args) -> int:
     from ..rtl import HwConfig
-    from ..sim.runner import SEED_ENV, quantize_inputs, run_sim
+    from ..sim.runner import SEED_ENV, run_sim
     import os
     model = load_model(args)
     seed = args.seed
@@ -141,8 +130,7 @@ def run(args) -> int:
     if seed is None:
         seed = int(np.random.default_rng().integers(1 << 31))
     rng = np.random.default_rng(seed)
-    x = load_inputs(args, model, rng)
-    quantize_inputs(model, x)  # shape/range errors before anything is built
+    x = load_inputs(args, model, rng)  # shape/range errors before anything is built
     if args.pes < 1:
         raise UserError("--pes must be positive")
     config = HwConfig(rows=1, cols=args.pes, rom_style=args.rom_style,

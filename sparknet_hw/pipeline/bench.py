@@ -1,0 +1,179 @@
+"""`bench`: the performance table, one row per width and board.
+
+A row runs the stages of `build` (pipeline.build, the same code) plus a second simulation
+without zero skipping, and takes its figures from `build_report`. Finished rows are cached
+in the row's directory and reused only for the same options, export and design code
+(`_design_code_fingerprint`).
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from .. import shipped as shipped_files
+from ..errors import UserError
+from .build import _fresh_out_dir, prepare, stage_export, stage_rtl, stage_synth, stage_verify
+from .common import BuildOptions, SynthOut, _write_json
+from .report import build_report
+
+BENCH_TARGETS = ((4, "icebreaker"), (8, "icebreaker"), (16, "icebreaker"), (32, "ulx3s"))
+
+
+def _params(C: int) -> int | None:
+    try:
+        from ..complexity import model_info
+        from ..model import SparkNet
+    except ImportError:
+        return None
+    return int(model_info(SparkNet(C))["params"])
+
+
+def bench_one(C: int, board: str, out: Path, clips: int, simulator: str, synth: bool,
+              refresh: bool, seed: int | None = 1) -> dict:
+    """One row of the performance table: the build stages of `build` (sharing its code) plus
+    a second simulation without zero skipping. A finished row is cached in out/row.json."""
+    from ..boards.protocol import export_fingerprint
+
+    opts = BuildOptions(C=C, board=board, out=out, simulator=simulator, clips=clips,
+                        synth=synth, force=True, seed=seed, quiet=True)
+    plan = prepare(opts)
+    row_path = out / "row.json"
+    key = {"C": C, "board": plan.spec.name, "pes": plan.hw.pes, "skip_mode": plan.hw.skip_mode,
+           "rom_style": plan.hw.rom_style, "depthwise": plan.hw.depthwise, "clips": clips,
+           "simulator": simulator, "synth": synth, "baud": opts.baud,
+           "design_code": _design_code_fingerprint()}
+    if row_path.is_file() and not refresh:
+        row = json.loads(row_path.read_text())
+        shipped = shipped_files.int8_export(C)
+        if row.get("key") == key and (not shipped.is_file() or row.get("export_fingerprint")
+                                      == _fingerprint_file(shipped)):
+            row["cached"] = True
+            return row
+    _fresh_out_dir(out)
+    row = {"key": key, "C": C, "board": plan.spec.name, "params": _params(C), "error": None}
+    timings = {}
+    start = time.monotonic()
+    exp = stage_export(plan)
+    row["export"] = exp.origin
+    row["export_fingerprint"] = f"{export_fingerprint(exp.model):08x}"
+    rtl = stage_rtl(plan, exp)
+    ver = stage_verify(plan, exp, rtl)
+    timings["verify"] = time.monotonic() - start
+    syn = SynthOut(None, None)
+    misfit = {}
+    if synth:
+        from ..boards.synth import DoesNotFit
+        try:
+            syn = stage_synth(plan, rtl)
+        except DoesNotFit as exc:
+            row["error"] = str(exc)
+            misfit = exc.utilization(plan.spec.family)
+        except UserError as exc:
+            row["error"] = str(exc)
+    rep = build_report(plan, exp, ver, syn, timings)
+    row.update({k: rep[k] for k in ("device", "pes", "mismatches", "inferences", "cycles",
+                                    "macs_dense", "macs_issued", "skip_ratio", "utilization",
+                                    "frames_skipped", "luts", "luts_total", "ffs", "dsps",
+                                    "dsps_total", "brams", "brams_total", "sprams", "fmax_mhz",
+                                    "clock_mhz", "latency_us", "latency_us_at_clock",
+                                    "accuracy")})
+    for kind, u in misfit.items():             # what it would need, marked in the table
+        row[kind], row[f"{kind}_total"] = u["used"], u["total"]
+    row["fits"] = not misfit
+    if synth and row["error"] and "misses the" in row["error"]:
+        res = json.loads((out / "synth" / "synth_result.json").read_text())
+        row["fmax_mhz"] = res.get("fmax_mhz")
+    # the same clips without zero skipping: cycles only
+    from ..sim import run_sim
+    noskip = run_sim(exp.model, ver.inputs, simulator=simulator,
+                     hw_config=replace(plan.hw, zero_skip=False), seed=seed)
+    n = max(1, noskip["inferences"])
+    row["cycles_noskip"] = noskip["cycles"] / n
+    row["mismatches"] += noskip["mismatches"]
+    row["latency_us_noskip"] = row["cycles_noskip"] / row["fmax_mhz"] if row["fmax_mhz"] else None
+    row["latency_us_noskip_at_clock"] = row["cycles_noskip"] / row["clock_mhz"]
+    row["seconds"] = round(time.monotonic() - start, 1)
+    _write_json(row_path, row)
+    return row
+
+
+def _design_code_fingerprint() -> str:
+    """A hash of the generator and board sources: a cached bench row is only reused for the
+    design code that produced it."""
+    import hashlib
+
+    from .. import boards, rtl
+    digest = hashlib.sha256()
+    for pkg in (rtl, boards):
+        for path in sorted(Path(pkg.__file__).parent.glob("*.py")):
+            digest.update(path.name.encode() + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _fingerprint_file(path: Path) -> str:
+    from ..boards.protocol import export_fingerprint
+    return f"{export_fingerprint(json.loads(path.read_text())):08x}"
+
+
+def run_bench(targets, out_root: Path, clips: int = 4, simulator: str = "verilator",
+              synth: bool = True, refresh: bool = False, quiet: bool = False) -> list[dict]:
+    rows = []
+    for C, board in targets:
+        if not quiet:
+            print(f"bench: C={C} on {board} ...", flush=True)
+        start = time.monotonic()
+        try:
+            row = bench_one(C, board, Path(out_root) / f"C{C}_{board}", clips, simulator,
+                            synth, refresh)
+        except UserError as exc:
+            row = {"C": C, "board": board, "error": str(exc)}
+        if not quiet:
+            status = "cached" if row.get("cached") else f"{time.monotonic() - start:.0f} s"
+            print(f"       {status}" + (f"; {row['error']}" if row.get("error") else ""),
+                  flush=True)
+        rows.append(row)
+    return rows
+
+
+def format_bench(rows: list[dict]) -> str:
+    def f(v, spec, none="-"):
+        return none if v is None else format(v, spec)
+
+    head = (f"{'C':>3} {'board':<11}{'params':>8}{'dense MACs':>12}{'PEs':>4}{'ZS':>4}"
+            f"{'cycles':>9}{'util':>6}{'skip':>6}{'LUTs':>12}{'DSPs':>6}{'BRAM':>7}{'Fmax':>7}{'latency':>10}"
+            f"{'no-skip':>10}")
+    lines = [head, "-" * len(head)]
+    notes = []
+    for r in rows:
+        if "cycles" not in r:
+            lines.append(f"{r['C']:>3} {r['board']:<11} failed: {r['error']}")
+            continue
+        def res(kind):
+            if r.get(kind) is None:
+                return "-"
+            over = "!" if r[kind] > (r.get(f"{kind}_total") or r[kind]) else ""
+            return f"{r[kind]}/{r[f'{kind}_total']}{over}"
+        luts, dsps, brams = res("luts"), res("dsps"), res("brams")
+        lat = r.get("latency_us") or r.get("latency_us_at_clock")
+        lat_ns = r.get("latency_us_noskip") or r.get("latency_us_noskip_at_clock")
+        mark = "" if r.get("latency_us") else "*"
+        zs = r.get("key", {}).get("skip_mode") or "-"
+        lines.append(f"{r['C']:>3} {r['board']:<11}{f(r.get('params'), ','):>8}"
+                     f"{r['macs_dense']:>12,.0f}{f(r.get('pes'), 'd'):>4}{zs:>4}"
+                     f"{r['cycles']:>9,.0f}{r['utilization']:>6.2f}"
+                     f"{r['skip_ratio']:>6.0%}{luts:>12}{dsps:>6}{brams:>7}"
+                     f"{f(r.get('fmax_mhz'), '.1f'):>7}{f(lat, ',.0f') + mark:>10}"
+                     f"{f(lat_ns, ',.0f') + mark:>10}")
+        if r.get("error"):
+            notes.append(f"C={r['C']} {r['board']}: {r['error']}")
+        if r.get("mismatches"):
+            notes.append(f"C={r['C']} {r['board']}: {r['mismatches']} MISMATCHES in simulation")
+    lines.append("")
+    lines.append("latency in us = cycles per inference / post-route Fmax; * = at the board "
+                 "clock (no Fmax: not synthesized or did not fit); ! = more than the device "
+                 "has (does not fit); ZS = zero skipping in the built design (all, 1x1 layers "
+                 "only, or off); no-skip = the same clips with zero skipping off (same Fmax "
+                 "assumed); skip = dense MACs not issued (zero activations gated or skipped)")
+    return "\n".join(lines + notes)
