@@ -310,6 +310,36 @@ def test_holdout_zero_and_monotone(by_speaker):
     assert sizes[0] == 0 and sizes[-1] > sizes[3] > 0
 
 
+def test_holdout_per_folder(tmp_path, monkeypatch):
+    """`train --holdout 20 --holdout b=0`: folder b trains on all its speakers, folder a
+    holds out 20 %; the checkpoint's recipe gives each folder its own share back."""
+    import argparse
+
+    from sparknet_hw.commands.train import holdout_settings, parse_holdout
+    from sparknet_hw.evaluate import checkpoint_holdout
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    a = make_speaker_folder(tmp_path / "a", n_speakers=40)
+    b = make_speaker_folder(tmp_path / "b", n_speakers=40)
+    default, folders = holdout_settings([parse_holdout("20"), parse_holdout(f"{b}=0")])
+    assert (default, folders) == (20.0, {"b": 0.0})
+    with pytest.raises(argparse.ArgumentTypeError, match="0 <= holdout < 100"):
+        parse_holdout("b=100")
+    with pytest.raises(argparse.ArgumentTypeError, match="PERCENT or FOLDER=PERCENT"):
+        parse_holdout("b=x")
+
+    train = DataMix([a, b], "train", holdout=default, folder_holdout=folders)
+    val = DataMix([a, b], "validation", holdout=default, folder_holdout=folders)
+    assert [r["holdout_percent"] for r in val.describe()] == [20.0, 0.0]
+    assert val.speakers(0) and not val.speakers(1)
+    assert set(train.speakers(1)) == {_speaker(p) for w in KEYWORDS + OTHER_WORDS
+                                      for p in os.listdir(b / w)}
+    assert set(val.speakers(0)) == {_speaker(ex.path) for ex in
+                                    list_split(a, "validation", holdout=20)}
+    payload = {"meta": {"recipe": {"holdout": 20.0, "folder_holdout": {"b": 0.0}}}}
+    assert checkpoint_holdout(payload, a) == 20.0 and checkpoint_holdout(payload, b) == 0.0
+
+
 def test_speaker_folder_has_no_test_split(by_speaker, tmp_path):
     with pytest.raises(DatasetError) as info:
         list_split(by_speaker, "test")
