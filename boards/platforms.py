@@ -3,6 +3,10 @@
 Boards (amaranth-boards platforms): iCEBreaker (iCE40UP5K, default), ULX3S (ECP5 LFE5U-25F),
 OrangeCrab r0.2 (ECP5 LFE5U-25F). A bare device (`--device up5k-sg48`, `25k-cabga256`, ...)
 gets a minimal platform with one clock input and a UART on pins chosen below.
+
+`DEVICES` is the one table of what each part has (logic cells, block RAMs, hard multipliers):
+the pre-synthesis resource check (boards/resources.py) and the roofline of `bench` and the
+build report read it through `BoardSpec.device`.
 """
 from __future__ import annotations
 
@@ -23,6 +27,70 @@ class BoardError(UserError):
     pass
 
 
+@dataclass(frozen=True)
+class DeviceResources:
+    """What one FPGA part has, in the units nextpnr reports (its resource names in brackets).
+
+    `products_per_dsp`: independent 8x8 products one hard multiplier block makes per cycle.
+    The iCE40's SB_MAC16 splits into two 8x8 multipliers (its "8x8 mode": A[15:8]*B[15:8] and
+    A[7:0]*B[7:0], the signedness chosen per operand), so the UP5K's 8 DSPs make 16 int8
+    products a cycle, the chip's limit for an int8 network (the design itself puts one
+    product in each SB_MAC16, as Yosys infers it). The ECP5's MULT18X18D is counted as one
+    product: its 9x9 split (MULT9X9D) is not supported by Yosys/nextpnr.
+    """
+    part: str
+    family: str
+    logic: int                 # iCE40 logic cells (ICESTORM_LC) / ECP5 LUT4s (TRELLIS_COMB)
+    brams: int                 # SB_RAM40_4K (4 kbit) / DP16KD (18 kbit)
+    dsps: int                  # SB_MAC16 / MULT18X18D
+    sprams: int = 0            # SB_SPRAM256KA (iCE40 UltraPlus)
+    products_per_dsp: int = 1
+
+    @property
+    def names(self) -> dict:
+        """kind -> (nextpnr resource name, short name, long name)"""
+        if self.family == "ice40":
+            return {"luts": ("ICESTORM_LC", "logic cells", "logic cells"),
+                    "brams": ("ICESTORM_RAM", "block RAMs", "block RAMs (SB_RAM40_4K, 4 kbit)"),
+                    "dsps": ("ICESTORM_DSP", "DSPs", "DSPs (SB_MAC16)")}
+        return {"luts": ("TRELLIS_COMB", "LUT4s", "LUT4s"),
+                "brams": ("DP16KD", "block RAMs", "block RAMs (DP16KD, 18 kbit)"),
+                "dsps": ("MULT18X18D", "multipliers", "multipliers (MULT18X18D)")}
+
+    @property
+    def dsp_cell(self) -> str:
+        return "SB_MAC16" if self.family == "ice40" else "MULT18X18D"
+
+    def multipliers(self, wbits: int = 8, abits: int = 8) -> int:
+        """Products the hard multipliers make per cycle for wbits x abits operands."""
+        if self.products_per_dsp > 1 and (wbits > 8 or abits > 8):
+            return self.dsps
+        return self.dsps * self.products_per_dsp
+
+
+def _ecp5_devices():
+    # Lattice DS1044 table 1.1; the LUT4 totals are nextpnr's (TRELLIS_COMB), 12F: Lattice's
+    # 12K (nextpnr places it on the 25F die)
+    sizes = {"12": (12288, 32, 28), "25": (24288, 56, 28), "45": (43848, 108, 72),
+             "85": (83640, 208, 156)}
+    return {f"LFE5{variant}-{k}F": DeviceResources(f"LFE5{variant}-{k}F", "ecp5", luts, ebr, mul)
+            for variant in ("U", "UM", "UM5G") for k, (luts, ebr, mul) in sizes.items()}
+
+
+DEVICES = {
+    # iCE40 data sheets (FPGA-DS-02008 UltraPlus, DS1040 LP/HX); the UP5K's totals are
+    # nextpnr's (ICESTORM_LC 5280, ICESTORM_RAM 30, ICESTORM_DSP 8, ICESTORM_SPRAM 4)
+    "iCE40UP5K": DeviceResources("iCE40UP5K", "ice40", 5280, 30, 8, 4, products_per_dsp=2),
+    "iCE40UP3K": DeviceResources("iCE40UP3K", "ice40", 2800, 20, 4, 4, products_per_dsp=2),
+    "iCE40HX8K": DeviceResources("iCE40HX8K", "ice40", 7680, 32, 0),
+    "iCE40LP8K": DeviceResources("iCE40LP8K", "ice40", 7680, 32, 0),
+    "iCE40HX4K": DeviceResources("iCE40HX4K", "ice40", 3520, 20, 0),
+    "iCE40HX1K": DeviceResources("iCE40HX1K", "ice40", 1280, 16, 0),
+    "iCE40LP1K": DeviceResources("iCE40LP1K", "ice40", 1280, 16, 0),
+    **_ecp5_devices(),
+}
+
+
 @dataclass
 class BoardSpec:
     name: str
@@ -34,9 +102,15 @@ class BoardSpec:
     leds: dict = field(default_factory=dict)
     osc_mhz: float = 12.0            # the platform's default clock (the board oscillator)
     pll: PLLConfig | None = None     # the design clock from the PLL (`--pll-mhz`)
+    part: str | None = None          # the FPGA part, a key of DEVICES
 
     def platform(self):
         return self.make_platform()
+
+    @property
+    def device(self) -> DeviceResources | None:
+        """What the board's FPGA has (DEVICES), or None for a part not in the table."""
+        return DEVICES.get(self.part)
 
     @property
     def clock_mhz(self) -> float:
@@ -78,7 +152,7 @@ BOARDS = {
               "class2": [("led", 4, None)], "class3": [("led", 5, None)],
               "valid": [("led", 1, None)], "error": [("led", 0, None)],
               "busy": [("led", 6, None)]},
-        osc_mhz=12.0),
+        osc_mhz=12.0, part="iCE40UP5K"),
     "ulx3s": BoardSpec(
         "ulx3s", "ecp5", _ulx3s, "ULX3S (ECP5 LFE5U-25F-6BG381C, 25 MHz)",
         "FTDI US1 port, usually /dev/ttyUSB0",
@@ -86,14 +160,14 @@ BOARDS = {
               "class2": [("led", 2, None)], "class3": [("led", 3, None)],
               "valid": [("led", 4, None)], "error": [("led", 5, None)],
               "busy": [("led", 6, None)]},
-        osc_mhz=25.0),
+        osc_mhz=25.0, part="LFE5U-25F"),
     "orangecrab": BoardSpec(
         "orangecrab", "ecp5", _orangecrab, "OrangeCrab r0.2 (ECP5 LFE5U-25F-8MG285C, 48 MHz)",
         "a 3.3 V USB-serial adapter on Feather pins 0 (board RX) and 1 (board TX)",
         # RGB colour = class + 1 in binary (r = bit 0, g = bit 1, b = bit 2); dark = no result
         leds={"code0": [("rgb_led", 0, "r")], "code1": [("rgb_led", 0, "g")],
               "code2": [("rgb_led", 0, "b")]},
-        osc_mhz=48.0),
+        osc_mhz=48.0, part="LFE5U-25F"),
 }
 DEFAULT_BOARD = "icebreaker"
 
@@ -193,7 +267,8 @@ def device_spec(device: str, clock_mhz: float | None = None) -> BoardSpec:
     return BoardSpec(name, family, make,
                      f"bare {part_name} {amaranth_pkg} (clock on pin {clk_pin}, {freq:g} MHz; "
                      f"UART rx {rx_pin}, tx {tx_pin})",
-                     f"UART rx on pin {rx_pin}, tx on pin {tx_pin}", osc_mhz=freq)
+                     f"UART rx on pin {rx_pin}, tx on pin {tx_pin}", osc_mhz=freq,
+                     part=part_name)
 
 
 def resolve(board: str | None = None, device: str | None = None,

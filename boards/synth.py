@@ -223,23 +223,43 @@ def _error_lines(text: str) -> list[str]:
 
 
 def _advice(family: str, over: list[str] = (), config=None) -> str:
-    """What helps a design that does not fit, given what is over and, when known, the
-    accelerator's configuration (an rtl.HwConfig: options already in effect are not offered)."""
-    ram_over = any("RAM" in o for o in over)
-    logic_over = any("RAM" not in o for o in over) or not over
+    """What helps a design that does not fit, given what is over ("NAME used/total" in
+    nextpnr's resource names, from place and route or from the check before synthesis,
+    boards/resources.py) and, when known, the accelerator's configuration (an rtl.HwConfig:
+    options already in effect are not offered). The one place for misfit advice."""
+    bram_names = {RESOURCE_NAMES[f]["brams"] for f in RESOURCE_NAMES} | {"PDPW16KD"}
+    dsp_names = {RESOURCE_NAMES[f]["dsps"] for f in RESOURCE_NAMES}
+    names = [o.split()[0] for o in over]
+    ram_over = any(n in bram_names or "RAM" in n for n in names)
+    dsp_over = any(n in dsp_names for n in names)
+    logic_over = (any(n not in bram_names and "RAM" not in n and n not in dsp_names
+                      for n in names) or not over)
     options = []
     if ram_over and not logic_over and (config is None or config.rom_style == "block"):
         # the tables back in logic: ~8 block RAMs fewer for ~500 LUT4s at C = 8
         options.append("the read-only tables in logic (--rom-style auto, ~8 block RAMs fewer)")
     if config is None:
-        options += ["a smaller PE array (--pes)", "less zero skipping (--skip 1x1 or --skip off)"]
+        options.append("a smaller PE array (--pes)")
+        if not dsp_over or ram_over or logic_over:
+            options.append("less zero skipping (--skip 1x1 or --skip off)")
     else:
         if config.pes > 1:
-            options.append(f"a smaller PE array (--pes {config.pes // 2})")
+            pes = config.pes // 2
+            for o in over:              # as many lanes as the multipliers allow
+                name, _, used_total = o.partition(" ")
+                used, _, total = used_total.partition("/")
+                if name in dsp_names and used.isdigit() and total.isdigit() and int(used):
+                    fit = config.pes * int(total) // int(used)
+                    pes = max(1, min(pes, 1 << max(0, fit.bit_length() - 1)))
+            options.append(f"a smaller PE array (--pes {pes})")
+        if getattr(config, "depthwise", None) == "frames" and (ram_over or logic_over):
+            # the frame-parallel depthwise: diagonal weight words and per-channel windows
+            options.append("the channel-parallel depthwise (--depthwise channels)")
         less_skip = {"all": "--skip 1x1", "1x1": "--skip off"}.get(config.skip_mode)
-        if less_skip:
+        if less_skip and (ram_over or logic_over):
             options.append(f"less zero skipping ({less_skip})")
-    options.append("a smaller C")
+    if ram_over or logic_over:
+        options.append("a smaller C")
     options.append("an ECP5 board (--board ulx3s)" if family == "ice40"
                    else "a larger ECP5 device")
     return "use " + ", ".join(options[:-1]) + ", or " + options[-1]

@@ -26,15 +26,37 @@ lives in banks by tile parity with per-frame masks (`tmask`).
 from __future__ import annotations
 
 from amaranth.hdl import Array, Const, Module, Mux, Signal
-from amaranth.lib import data, wiring
+from amaranth.lib import data, enum, wiring
 from amaranth.lib.wiring import In, Out
 
 from .config import Plan
 from .util import lowest_set, mul_const, popcount
 
-KIND_DW, KIND_PW, KIND_RES, KIND_HEAD = 0, 1, 2, 3
-SEG_PW, SEG_RES, SEG_HEAD, SEG_PW_NEXT = 0, 1, 2, 3     # where a 1x1 segment's mask comes from
-PH_DW, PH_ONE, PH_IDLE, PH_DONE, PH_PRE = 0, 1, 2, 3, 4
+
+
+class OpKind(enum.Enum, shape=2):
+    """What an op computes: the pipeline after the sequencer decodes its operands from it."""
+    DW = 0       # depthwise tap (lane p: its own channel, or frame-parallel: its own frame)
+    PW = 1       # pointwise 1x1 product (one broadcast activation)
+    RES = 2      # residual 1x1 product
+    HEAD = 3     # head 1x1 product (accumulators go to the gate unit)
+
+
+class Segment(enum.Enum, shape=2):
+    """Where a 1x1 segment's channel mask comes from."""
+    PW = 0       # the d mask of the frame the 1x1 work is on
+    RES = 1      # the block input's mask (residual; also the head frame's input)
+    HEAD = 2     # the head frame's input mask, kept from the frame's first group
+    PW_NEXT = 3  # frame-parallel pass: the d mask of the next step's frame
+
+
+class Phase(enum.Enum, shape=3):
+    DW = 0       # depthwise ops of step s
+    ONE = 1      # 1x1 segments of frame s-1 (or the head frame)
+    IDLE = 2     # waiting for d of frame s-1 to be readable (or a head step change)
+    DONE = 3
+    PRE = 4      # preloading the depthwise skip windows at the start of a pass
+
 D_LAT = 8    # cycles from a depthwise emit op to its d memory word / mask being readable
 
 
@@ -43,7 +65,7 @@ def op_layout(plan: Plan) -> data.StructLayout:
     return data.StructLayout({
         "valid": 1,
         "layer": range(max(plan.n_layers, 2)),
-        "kind": 2,
+        "kind": OpKind,
         "mac": 1,
         "clear": 1,
         "emit": 1,
@@ -119,7 +141,7 @@ class Sequencer(wiring.Component):
         done = Signal()
         pass_ = Signal(range(npass + 1))
         s = Signal(range(T + 1))
-        phase = Signal(3)
+        phase = Signal(Phase)
         fr = A_FR[pass_] if fdw else Const(0)
         g = Signal(range(max([p.gin for p in plan.passes] + [C * fdw]) + 1))
         k = Signal(range(max(p.window for p in plan.passes) + 1))
@@ -134,7 +156,8 @@ class Sequencer(wiring.Component):
         first = Signal()
         amask_cur = Signal(W)
 
-        n_pass, n_s, n_phase = Signal.like(pass_), Signal.like(s), Signal.like(phase)
+        n_pass, n_s = Signal.like(pass_), Signal.like(s)
+        n_phase = Signal(Phase)
         n_g, n_k, n_og, n_sub = Signal.like(g), Signal.like(k), Signal.like(og), Signal.like(sub)
         n_rem, n_first, n_amask = Signal.like(rem), Signal.like(first), Signal.like(amask_cur)
         n_cur_c, n_cur_valid = Signal.like(cur_c), Signal()
@@ -303,7 +326,7 @@ class Sequencer(wiring.Component):
         # first channel is found in parallel, so the choice of source (which depends on the
         # op walk) is not in front of a lowest-set-bit search (the iCE40's longest path)
         seg_go = Signal()
-        seg_src = Signal(2)
+        seg_src = Signal(Segment)
 
         def seg_start(src):
             m.d.comb += [seg_go.eq(1), seg_src.eq(src)]
@@ -317,8 +340,8 @@ class Sequencer(wiring.Component):
                          self.dwmask_addr.eq(dwaddr_step)]
             load_step_taps(True)
             with m.If(is_head):
-                m.d.comb += [n_phase.eq(PH_ONE), n_og.eq(0), n_sub.eq(0)]
-                seg_start(SEG_RES)       # the head frame's input mask, as for a residual
+                m.d.comb += [n_phase.eq(Phase.ONE), n_og.eq(0), n_sub.eq(0)]
+                seg_start(Segment.RES)       # the head frame's input mask, as for a residual
                 m.d.comb += n_amask.eq(mrd)
             with m.Elif(ns < T):
                 shift_windows()
@@ -326,12 +349,12 @@ class Sequencer(wiring.Component):
                     enter_dw_step(True)
                 with m.Else():        # frame-parallel, inside a tile: the 1x1 of frame s
                     with m.If(d_ready_next):
-                        m.d.comb += [n_phase.eq(PH_ONE), n_og.eq(0), n_sub.eq(0)]
-                        seg_start(SEG_PW_NEXT)
+                        m.d.comb += [n_phase.eq(Phase.ONE), n_og.eq(0), n_sub.eq(0)]
+                        seg_start(Segment.PW_NEXT)
                     with m.Else():
-                        m.d.comb += [n_phase.eq(PH_IDLE), n_og.eq(0), n_sub.eq(0)]
+                        m.d.comb += [n_phase.eq(Phase.IDLE), n_og.eq(0), n_sub.eq(0)]
             with m.Else():  # step T: only the 1x1 work of frame T-1, after d[:, T-1] landed
-                m.d.comb += [n_phase.eq(PH_IDLE), n_og.eq(0), n_sub.eq(0)]
+                m.d.comb += [n_phase.eq(Phase.IDLE), n_og.eq(0), n_sub.eq(0)]
 
         def enter_next_pass():
             nxt = pass_ + 1
@@ -340,14 +363,14 @@ class Sequencer(wiring.Component):
                          self.mask_addr.eq(0), self.dwmask_addr.eq(A_H[nxt] + 1)]
             load_step_taps(False, nxt)
             with m.If(A_HEAD[nxt]):
-                m.d.comb += n_phase.eq(PH_IDLE)
+                m.d.comb += n_phase.eq(Phase.IDLE)
             with m.Else():
                 start_pass_dw(None)
 
         def end_of_step():
             with m.If(s == T):
                 with m.If(pass_ == npass - 1):
-                    m.d.comb += [n_phase.eq(PH_DONE), n_running.eq(0), n_done.eq(1)]
+                    m.d.comb += [n_phase.eq(Phase.DONE), n_running.eq(0), n_done.eq(1)]
                 with m.Else():
                     enter_next_pass()
             with m.Else():
@@ -363,12 +386,12 @@ class Sequencer(wiring.Component):
         one_layer = Signal.like(op.layer)
         m.d.comb += one_layer.eq(Mux(is_head, A_LPW[pass_], Mux(sub, A_LRES[pass_], A_LPW[pass_])))
         stall = Signal()
-        m.d.comb += stall.eq((phase == PH_ONE) & is_head & (og == 0) & first & self.hold)
+        m.d.comb += stall.eq((phase == Phase.ONE) & is_head & (og == 0) & first & self.hold)
         issue = Signal()
-        m.d.comb += issue.eq(running & ~stall & ((phase == PH_DW) | (phase == PH_ONE)))
+        m.d.comb += issue.eq(running & ~stall & ((phase == Phase.DW) | (phase == Phase.ONE)))
         m.d.comb += [op.valid.eq(issue), op.pass_.eq(pass_)]
-        with m.If(phase == PH_DW):
-            m.d.comb += [op.layer.eq(A_LDW[pass_]), op.kind.eq(KIND_DW), op.grp.eq(g),
+        with m.If(phase == Phase.DW):
+            m.d.comb += [op.layer.eq(A_LDW[pass_]), op.kind.eq(OpKind.DW), op.grp.eq(g),
                          op.t.eq(s), op.bank.eq(s[0])]
             if dskip:
                 m.d.comb += [op.mac.eq(drem != 0), op.clear.eq(dfirst),
@@ -381,15 +404,15 @@ class Sequencer(wiring.Component):
                              op.k.eq(k), op.u.eq(s + k - h)]
         with m.Else():
             m.d.comb += [op.layer.eq(one_layer),
-                         op.kind.eq(Mux(is_head, KIND_HEAD, Mux(sub, KIND_RES, KIND_PW))),
+                         op.kind.eq(Mux(is_head, OpKind.HEAD, Mux(sub, OpKind.RES, OpKind.PW))),
                          op.mac.eq(cur_valid), op.clear.eq(first), op.emit.eq(last_in_seg),
                          op.grp.eq(og), op.c.eq(cur_c), op.t.eq(s - 1), op.u.eq(s - 1),
                          op.bank.eq(prev_bank)]
         m.d.comb += self.head_frame_start.eq(issue & is_head & (og == 0) & first)
 
         # counters' view of this cycle
-        m.d.comb += [self.cyc_valid.eq(running & (phase != PH_DONE)),
-                     self.cyc_layer.eq(Mux((phase == PH_DW) | (phase == PH_PRE), A_LDW[pass_],
+        m.d.comb += [self.cyc_valid.eq(running & (phase != Phase.DONE)),
+                     self.cyc_layer.eq(Mux((phase == Phase.DW) | (phase == Phase.PRE), A_LDW[pass_],
                                            one_layer))]
         if skip:
             zeros = Signal(range(W + 1))
@@ -399,14 +422,14 @@ class Sequencer(wiring.Component):
             lastv_c = C - (-(-C // P) - 1) * P
             lastv_f = plan.F - (-(-plan.F // P) - 1) * P
             lastv = Mux(is_head, mul_const(zeros, lastv_f), mul_const(zeros, lastv_c))
-            with m.If(issue & (phase == PH_ONE) & first):
+            with m.If(issue & (phase == Phase.ONE) & first):
                 m.d.comb += self.skip_gated.eq(Mux(last_grp, lastv, zeros << plan.lg_p))
         if dskip:
             dzeros = Signal(range(KM + 1))
             m.d.comb += dzeros.eq(popcount(vt) - popcount(drem))
             d_last = Array([Const(p.gin - 1) for p in passes])[pass_] == g
             d_lastv = Array([mul_const(dzeros, p.c_in - (p.gin - 1) * P) for p in passes])[pass_]
-            with m.If(issue & (phase == PH_DW) & dfirst):
+            with m.If(issue & (phase == Phase.DW) & dfirst):
                 m.d.comb += self.skip_gated.eq(Mux(d_last, d_lastv, dzeros << plan.lg_p))
         if fdw:
             # a frame-parallel channel's skipped products: the tile's real products minus
@@ -434,36 +457,36 @@ class Sequencer(wiring.Component):
                 wsum = wsum + Mux(drem[r], wr, 0)
             real_tile = Array([Array([Const(tile_real(p, i)) for i in range(nt)])
                                for p in passes])[pass_][s >> lg_p]
-            with m.If(issue & (phase == PH_DW) & dfirst & fr):
+            with m.If(issue & (phase == Phase.DW) & dfirst & fr):
                 m.d.comb += self.skip_gated.eq(real_tile - wsum)
 
         for b in range(2):
-            with m.If(issue & (phase == PH_DW) & op.emit & (dw_bank == b)):
+            with m.If(issue & (phase == Phase.DW) & op.emit & (dw_bank == b)):
                 m.d.sync += since[b].eq(0)
             with m.Elif(since[b] != D_LAT):
                 m.d.sync += since[b].eq(since[b] + 1)
         d_ready = Signal()
         m.d.comb += [d_ready.eq(Array(since)[prev_bank] == D_LAT),
                      # (leaving the depthwise: its last op is an emit into that bank)
-                     d_ready_next.eq((Array(since)[s[lg_p]] == D_LAT) & (phase != PH_DW)
+                     d_ready_next.eq((Array(since)[s[lg_p]] == D_LAT) & (phase != Phase.DW)
                                      if fdw else 0)]
 
         def start_pass_dw(first_pass):
             """Enter the depthwise of step 0 of a block pass (via the window preload)."""
             if dskip:
-                m.d.comb += [n_phase.eq(PH_PRE), n_k.eq(0), self.dwmask_addr.eq(0)]
+                m.d.comb += [n_phase.eq(Phase.PRE), n_k.eq(0), self.dwmask_addr.eq(0)]
                 for i in range(G):
                     m.d.comb += n_win[i].eq(0)
                 for c in range(len(fwin)):
                     m.d.comb += n_fwin[c].eq(0)
             else:
-                m.d.comb += [n_phase.eq(PH_DW), n_k.eq(first_pass.half if first_pass else
+                m.d.comb += [n_phase.eq(Phase.DW), n_k.eq(first_pass.half if first_pass else
                                                        A_H[pass_ + 1])]
 
         def enter_dw_step(next_step):
             """Into the depthwise of step s + 1 (next_step) or of step 0 after the preload
             (the windows shift in the same cycle)."""
-            m.d.comb += [n_phase.eq(PH_DW), n_g.eq(0)]
+            m.d.comb += [n_phase.eq(Phase.DW), n_g.eq(0)]
             if dskip:
                 taps = vt_next_step if next_step else vt
                 m.d.comb += [n_drem.eq(shifted[0] & taps), n_dfirst.eq(1)]
@@ -475,10 +498,10 @@ class Sequencer(wiring.Component):
 
         def enter_one_after_dw():
             with m.If(d_ready):
-                m.d.comb += [n_phase.eq(PH_ONE), n_og.eq(0), n_sub.eq(0)]
-                seg_start(SEG_PW)
+                m.d.comb += [n_phase.eq(Phase.ONE), n_og.eq(0), n_sub.eq(0)]
+                seg_start(Segment.PW)
             with m.Else():
-                m.d.comb += [n_phase.eq(PH_IDLE), n_og.eq(0), n_sub.eq(0)]
+                m.d.comb += [n_phase.eq(Phase.IDLE), n_og.eq(0), n_sub.eq(0)]
 
         # next state
         with m.If(self.start & ~running):
@@ -487,7 +510,7 @@ class Sequencer(wiring.Component):
                          self.dwmask_addr.eq(passes[0].half + 1)]
             load_step_taps(False, 0)
             start_pass_dw(passes[0])
-        with m.Elif(issue & (phase == PH_DW)):
+        with m.Elif(issue & (phase == Phase.DW)):
             if dskip:
                 with m.If(drem_next != 0):
                     m.d.comb += [n_drem.eq(drem_next), n_dfirst.eq(0)]
@@ -509,31 +532,31 @@ class Sequencer(wiring.Component):
                     enter_next_step()
                 with m.Else():
                     enter_one_after_dw()
-        with m.Elif(running & (phase == PH_PRE)):
+        with m.Elif(running & (phase == Phase.PRE)):
             shift_windows()
             with m.If(k == A_AHEAD[pass_] - 1):
                 enter_dw_step(False)
             with m.Else():
                 m.d.comb += [n_k.eq(k + 1), self.dwmask_addr.eq(k + 1)]
-        with m.Elif(issue & (phase == PH_ONE)):
+        with m.Elif(issue & (phase == Phase.ONE)):
             with m.If(~last_in_seg):
                 m.d.comb += [n_rem.eq(rem_next), n_cur_c.eq(rem_idx), n_cur_valid.eq(1),
                              n_first.eq(0)]
             with m.Elif(~is_head & A_RES[pass_] & ~sub):
                 m.d.comb += n_sub.eq(1)
-                seg_start(SEG_RES)
+                seg_start(Segment.RES)
             with m.Elif(og != A_NOG[pass_]):
                 m.d.comb += [n_og.eq(og + 1), n_sub.eq(0)]
-                seg_start(Mux(is_head, SEG_HEAD, SEG_PW))
+                seg_start(Mux(is_head, Segment.HEAD, Segment.PW))
             with m.Else():
                 end_of_step()
-        with m.Elif(running & (phase == PH_IDLE)):
+        with m.Elif(running & (phase == Phase.IDLE)):
             with m.If(is_head):
                 with m.If(~fresh if not dskip else 1):
                     enter_next_step()
             with m.Elif(d_ready):
-                m.d.comb += [n_phase.eq(PH_ONE), n_og.eq(0), n_sub.eq(0)]
-                seg_start(SEG_PW)
+                m.d.comb += [n_phase.eq(Phase.ONE), n_og.eq(0), n_sub.eq(0)]
+                seg_start(Segment.PW)
 
         # one lowest-set-bit search for every place a segment starts
         def walk_start(mask, width):
@@ -542,10 +565,10 @@ class Sequencer(wiring.Component):
             _, idx = lowest_set(v)
             return idx, v & (v - 1), v != 0
 
-        sources = {SEG_PW: walk_start(pw_mask, W), SEG_RES: walk_start(res_mask, C),
-                   SEG_HEAD: walk_start(head_mask, C)}
+        sources = {Segment.PW: walk_start(pw_mask, W), Segment.RES: walk_start(res_mask, C),
+                   Segment.HEAD: walk_start(head_mask, C)}
         if fdw:
-            sources[SEG_PW_NEXT] = walk_start(pw_mask_next, W)
+            sources[Segment.PW_NEXT] = walk_start(pw_mask_next, W)
         with m.If(seg_go):
             m.d.comb += n_first.eq(1)
             with m.Switch(seg_src):

@@ -32,7 +32,7 @@ from .pe_array import PEArray
 from .record import CLASSIFIER_FIELDS, COUNTER_FIELDS, LAYER_FIELDS, N_CLASSES, record_fields
 from .record_tx import RESULT_LAYOUT, Direct, FromMemory, RecordSender
 from .requant import Requant
-from .sequencer import KIND_DW, KIND_HEAD, KIND_PW, KIND_RES, Sequencer, op_layout
+from .sequencer import OpKind, Sequencer, op_layout
 from .util import mul_const, popcount
 
 
@@ -173,7 +173,7 @@ class SparkNetAccelerator(wiring.Component):
                         m.d.comb += [waddr.eq(lay.wbase + mul_const(t1.grp, lay.c_in) + t1.c),
                                      aaddr.eq(lay.abase + t1.grp)]
         A_FR = Array([Const(int(p.frames)) for p in plan.passes])
-        is_dw0 = op.kind == KIND_DW
+        is_dw0 = op.kind == OpKind.DW
         fr0 = A_FR[op.pass_]
         row = Mux(is_dw0, op.u, op.t)
         col = Mux(is_dw0 & ~fr0, op.grp, op.c >> plan.lg_p)
@@ -214,7 +214,7 @@ class SparkNetAccelerator(wiring.Component):
             return v[:plan.lg_p] if plan.lg_p else 0
         d_lanes = [d_rd.data[p * db:(p + 1) * db].as_signed() for p in range(P)]
         bcast = Signal(signed(ab_))
-        with m.If(t1.kind == KIND_PW):
+        with m.If(t1.kind == OpKind.PW):
             m.d.comb += bcast.eq(Array(d_lanes)[Mux(fr1, lane_of(t1.t), lane_of(t1.c))])
         with m.Else():
             m.d.comb += bcast.eq(Array(lane_vals)[lane_of(t1.c)])
@@ -222,7 +222,7 @@ class SparkNetAccelerator(wiring.Component):
         lane_valid = Signal(P)
         base = t1.grp << plan.lg_p
         fdw1 = Signal()
-        m.d.comb += fdw1.eq(fr1 & (t1.kind == KIND_DW))
+        m.d.comb += fdw1.eq(fr1 & (t1.kind == OpKind.DW))
         A_K = Array([Const(l.kernel) for l in layers])
         with m.If(fdw1):
             # lane j: output frame t + j of the tile (< T) in reach of the input (tap k - j)
@@ -233,7 +233,7 @@ class SparkNetAccelerator(wiring.Component):
         acts = []
         for p in range(P):
             a = Signal(signed(ab_), name=f"act{p}")
-            m.d.comb += a.eq(Mux((t1.kind == KIND_DW) & ~fr1, lane_vals[p], bcast))
+            m.d.comb += a.eq(Mux((t1.kind == OpKind.DW) & ~fr1, lane_vals[p], bcast))
             acts.append(a)
         # S1b: the selected operands and the lanes in use are registered before the PEs; the
         # zero test follows the register (memory data -> operand select -> zero test -> PE
@@ -250,7 +250,7 @@ class SparkNetAccelerator(wiring.Component):
         for p in range(P):
             m.d.comb += [pes.w[p].eq(w_rd.data[p * wb:(p + 1) * wb].as_signed()),
                          pes.a[p].eq(acts1b[p]),
-                         pes.bias[p].eq(Mux(t1b.kind == KIND_DW, 0,
+                         pes.bias[p].eq(Mux(t1b.kind == OpKind.DW, 0,
                                             a_rd.data[p * ab:(p + 1) * ab].as_signed()))]
         # the sequencer's reports reach the counters two cycles late (as its op reaches t1);
         # the counters delay them once more, to meet S1b's issued/gated counts of that op
@@ -280,7 +280,7 @@ class SparkNetAccelerator(wiring.Component):
         # chosen in S2, so S3 starts from a register (S3 was the UP5K's longest stage)
         shift3 = Signal.like(rq.shift)
         for p in range(P):
-            m.d.sync += shift3[p].eq(Mux(t2.kind == KIND_DW,
+            m.d.sync += shift3[p].eq(Mux(t2.kind == OpKind.DW,
                                          shift2[p * ab:(p + 1) * ab].as_signed(),
                                          A_SHIFT[t2.layer]))
         A_LO = Array([Const(l.lo, signed(plan.rq_bits)) for l in layers])
@@ -298,7 +298,7 @@ class SparkNetAccelerator(wiring.Component):
         with m.If(t4.valid):
             m.d.sync += q5.eq(rq.y)
         # head accumulators -> gate unit straight from S3 (it registers one bit per lane)
-        m.d.comb += [gate.valid.eq(t3.valid & t3.emit & (t3.kind == KIND_HEAD)),
+        m.d.comb += [gate.valid.eq(t3.valid & t3.emit & (t3.kind == OpKind.HEAD)),
                      gate.grp.eq(t3.grp)]
         for p in range(P):
             m.d.comb += gate.acc[p].eq(pes.acc[p])
@@ -306,7 +306,7 @@ class SparkNetAccelerator(wiring.Component):
         # ---------------- S5: write back ----------------
         # depthwise -> d memory and masks
         d_write = Signal()
-        m.d.comb += d_write.eq(t5.valid & (t5.kind == KIND_DW))
+        m.d.comb += d_write.eq(t5.valid & (t5.kind == OpKind.DW))
         fr5 = A_FR[t5.pass_]
         m.d.comb += [d_wr.addr.eq(mul_const(t5.bank, gd) + Mux(fr5, t5.c, t5.grp)),
                      d_wr.data.eq(Cat(*[q5[p][:db] for p in range(P)])), d_wr.en.eq(d_write)]
@@ -321,7 +321,7 @@ class SparkNetAccelerator(wiring.Component):
         # pointwise of a residual block -> p hold
         A_HASRES = Array([Const(int(p.has_res)) for p in plan.passes])
         p_hold = Signal(data.ArrayLayout(signed(plan.rq_bits), P))
-        with m.If(t5.valid & (t5.kind == KIND_PW) & A_HASRES[t5.pass_]):
+        with m.If(t5.valid & (t5.kind == OpKind.PW) & A_HASRES[t5.pass_]):
             m.d.sync += p_hold.eq(q5)
         # residual sum requant
         adds = [p.add if p.add else (0, 0, 0) for p in plan.passes]
@@ -333,11 +333,11 @@ class SparkNetAccelerator(wiring.Component):
         m.d.comb += [addrq.lo.eq(A_ALO[t5.pass_]), addrq.hi.eq(A_AHI[t5.pass_])]
         # output buffer write
         ywrite = Signal()
-        m.d.comb += ywrite.eq(t5.valid & ((t5.kind == KIND_RES)
-                                          | ((t5.kind == KIND_PW) & ~A_HASRES[t5.pass_])))
+        m.d.comb += ywrite.eq(t5.valid & ((t5.kind == OpKind.RES)
+                                          | ((t5.kind == OpKind.PW) & ~A_HASRES[t5.pass_])))
         yv = [Signal(signed(max(plan.rq_bits, y_bits)), name=f"y{p}") for p in range(P)]
         for p in range(P):
-            m.d.comb += yv[p].eq(Mux(t5.kind == KIND_RES, addrq.y[p], q5[p]))
+            m.d.comb += yv[p].eq(Mux(t5.kind == OpKind.RES, addrq.y[p], q5[p]))
         y_word = Cat(*[yv[p][:lb] for p in range(P)])
         y_nz = Cat(*[yv[p] != 0 for p in range(P)])
         y_to_b = ~A_ISB[t5.pass_]       # pass input in X -> output to B, and back

@@ -120,6 +120,18 @@ def flip_weight_word(verilog: str, index: int = 0) -> str:
     return verilog[:match.start()] + f"{match.group(1)}{value:0{digits}x};" + verilog[match.end():]
 
 
+PROGRESS_NETS = ("run", "seq_cyc_layer")
+
+
+def expose_progress(verilog: str) -> str:
+    """Let Verilator show the two top-level nets a stalled run is located by (whether an
+    inference runs, and the layer the sequencer is on) without making every net public."""
+    for net in PROGRESS_NETS:
+        verilog = re.sub(r"^(  (?:reg|wire) (?:\[\d+:0\] )?%s)( = [^;]+)?;" % net,
+                         r"\1 /*verilator public_flat_rd*/\2;", verilog, count=1, flags=re.M)
+    return verilog
+
+
 def icarus_fixup(verilog: str) -> str:
     """Make Yosys' Verilog evaluate every combinational block at time 0 under Icarus.
 
@@ -174,7 +186,9 @@ def verilator_make_flags(simulator: str):
 def build(verilog: str, simulator: str, waves: bool = False) -> Path:
     """Build (or reuse) the simulation binary for this Verilog; return its build dir."""
     check_simulator(simulator)
-    key = hashlib.sha256((verilog + simulator + str(waves)).encode()).hexdigest()[:16]
+    # the key covers what is compiled: the Verilog after the simulator's own rewriting
+    source = icarus_fixup(verilog) if simulator == "icarus" else expose_progress(verilog)
+    key = hashlib.sha256((source + simulator + str(waves)).encode()).hexdigest()[:16]
     bdir = cache_root() / f"{simulator}-{key}"
     stamp = bdir / "built.ok"
     if stamp.exists():
@@ -195,7 +209,7 @@ def build(verilog: str, simulator: str, waves: bool = False) -> Path:
 def _build_locked(verilog: str, simulator: str, waves: bool, bdir: Path, stamp: Path) -> Path:
     from cocotb_tools.runner import get_runner
     src = bdir / f"{TOP_NAME}.v"
-    src.write_text(icarus_fixup(verilog) if simulator == "icarus" else verilog)
+    src.write_text(icarus_fixup(verilog) if simulator == "icarus" else expose_progress(verilog))
     runner = get_runner(simulator)
     kwargs = dict(sources=[src], hdl_toplevel=TOP_NAME, build_dir=bdir, waves=waves,
                   always=True, log_file=bdir / "build.log")
@@ -266,8 +280,19 @@ def run_bench(bdir: Path, simulator: str, model: dict, clips: np.ndarray, seed: 
     return res
 
 
-def make_report(model: dict, config: HwConfig, res: dict, simulator: str) -> dict:
-    """The report: every figure from the hardware counters in the result records."""
+def schedule_errors(predictions: list[dict], records: list[dict]) -> list[str]:
+    """Every counter of every record against the schedule model's prediction for its clip."""
+    from .schedule import compare
+    errors = []
+    for i, (pred, rec) in enumerate(zip(predictions, records)):
+        errors += [f"clip {i}: {e}" for e in compare(pred, rec)]
+    return errors
+
+
+def make_report(model: dict, config: HwConfig, res: dict, simulator: str,
+                predictions: list[dict] | None = None) -> dict:
+    """The report: every figure from the hardware counters in the result records, each
+    record's counters checked against the schedule model's `predictions` when given."""
     plan = build_plan(model, config)
     dense, real = thop_macs(plan), real_macs(plan)
     records = res["records"]
@@ -297,6 +322,8 @@ def make_report(model: dict, config: HwConfig, res: dict, simulator: str) -> dic
     if cls_issued != N_CLASSES * opened:
         counter_errors.append(f"classifier: {cls_issued} column additions != {N_CLASSES} x "
                               f"{opened} open gates")
+    if predictions is not None:
+        counter_errors += schedule_errors(predictions, records)
     return {
         "simulator": simulator,
         "C": model["C"], "weight_bits": model["weight_bits"], "act_bits": model["act_bits"],
@@ -349,9 +376,14 @@ def run_sim(export: dict, inputs, simulator: str = "verilator", hw_config: HwCon
         verilog = flip_weight_word(verilog, int(break_rtl))
     if mutate is not None:
         verilog = mutate(verilog)
+    from .schedule import cycle_budget, predict
+    predictions = [predict(model, config, x) for x in clips]
+    if timeout_cycles is None:
+        timeout_cycles = cycle_budget(predictions)
     bdir = build(verilog, simulator, waves)
     res = run_bench(bdir, simulator, model, clips, seed, waves=waves, mid_reset=mid_reset,
                     gaps=gaps, backpressure=backpressure, timeout_cycles=timeout_cycles)
-    report = make_report(model, config, res, simulator)
+    report = make_report(model, config, res, simulator, predictions)
+    report["cycle_budget"] = timeout_cycles
     report["run_dir"] = res["run_dir"]
     return report

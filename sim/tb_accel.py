@@ -100,12 +100,15 @@ def compare(model, x, rec) -> list[str]:
 
 
 def stall_location(dut, model) -> str:
-    """Which layer the sequencer was in when the run stopped making progress, when the
-    simulator shows the top's internal nets (Icarus does; Verilator keeps only ports)."""
+    """Where the DUT was when the budget ran out: loading or sending (no inference running),
+    or the layer the sequencer was on (sim/runner.py makes both nets visible in Verilator)."""
     try:
+        running = resolved(dut.run)
         layer = resolved(dut.seq_cyc_layer)
     except (AttributeError, UnresolvedBits):
-        return "the stalled layer is not visible in this simulator (run it under Icarus)"
+        return "the stalled layer is not visible in this build"
+    if not running:
+        return "no inference running (waiting for input or sending a record)"
     names = layer_names(model)
     return f"stalled in layer {names[layer] if layer < len(names) else layer}"
 

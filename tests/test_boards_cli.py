@@ -136,6 +136,7 @@ def test_bench_table_format():
     assert "5000/5280" in text and "8/8" in text and "450" in text and "800" in text
     assert "9000/5280!" in text
     assert "750*" in text and "does not fit icebreaker" in text and "failed: stage failed" in text
+    assert "PE floor" in text and "chip floor" in text      # rows without floors show "-"
 
 
 def test_bench_row_cache_is_only_reused_for_the_same_design_code(tmp_path, monkeypatch):

@@ -18,6 +18,7 @@ from sparknet_hw.quant import golden
 from sparknet_hw.quant.export import write_export
 from sparknet_hw.quant.random_export import random_export
 from sparknet_hw.rtl.record import decode_record
+from sparknet_hw.sim.schedule import compare, predict
 
 pytestmark = [pytest.mark.sim,
               pytest.mark.skipif(shutil.which("iverilog") is None, reason="needs Icarus Verilog")]
@@ -100,6 +101,7 @@ def test_board_uart_accelerator_against_golden(tmp_path, simulator, monkeypatch,
     assert issued == {**golden.nonzero_products(model, want),
                       "classifier": 12 * int(want["gate_counts"].sum())}
     assert rec["frames_skipped"] == int((~want["gate"].astype(bool).any(axis=0)).sum())
+    assert compare(predict(model, HwConfig(), x), rec) == []     # every counter, exactly
     assert P.error_code(P.Frame(*got[2]["frames"][0])) == P.E_TYPE
     assert P.decode_info(P.Frame(*got[3]["frames"][0]))["C"] == 4
     leds = got[3]["leds"]

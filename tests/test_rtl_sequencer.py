@@ -6,7 +6,7 @@ from amaranth.sim import Simulator
 
 from sparknet_hw.quant.random_export import random_export
 from sparknet_hw.rtl.config import HwConfig, build_plan
-from sparknet_hw.rtl.sequencer import Sequencer
+from sparknet_hw.rtl.sequencer import OpKind, Sequencer
 
 
 def frame_dw_ops(plan, p, s, amask):
@@ -93,7 +93,7 @@ def test_sequencer_schedule(skip, dskip, frames):
         xmask[t] &= ~0xFF                          # all-zero lane-group-0 words
     xmask[3] = 0
     bmask = [int(v) & 0b0110 if rng.random() < 0.6 else 0 for v in rng.integers(0, 16, T)]
-    kinds = {0: "dw", 1: "pw", 2: "res", 3: "head"}
+    kinds = {OpKind.DW: "dw", OpKind.PW: "pw", OpKind.RES: "res", OpKind.HEAD: "head"}
     got, total_skip = [], [0]
 
     async def bench(ctx):

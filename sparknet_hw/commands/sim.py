@@ -112,7 +112,12 @@ def format_report(r: dict) -> str:
                  f"({r['inferences']} inferences)")
     for d in r.get("mismatch_details", [])[:10]:
         lines.append(f"  {d}")
-    for e in r.get("counter_errors", []):
+    errors = r.get("counter_errors", [])
+    lines.append(f"counters against the schedule model (sim/schedule.py), every layer's cycles, "
+                 f"issued and gated MACs and frames skipped: "
+                 f"{'exact' if not errors else f'{len(errors)} MISMATCHES'}; cycle budget "
+                 f"{r.get('cycle_budget', 0):,}")
+    for e in errors[:20]:
         lines.append(f"  counter check: {e}")
     if r.get("wall_s") is not None:
         lines.append(f"{r['simulator']} wall time {r['wall_s']:.1f} s (simulation and checks)")

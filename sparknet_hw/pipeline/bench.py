@@ -14,7 +14,8 @@ from pathlib import Path
 
 from .. import shipped as shipped_files
 from ..errors import UserError
-from .build import _fresh_out_dir, prepare, stage_export, stage_rtl, stage_synth, stage_verify
+from .build import (_fresh_out_dir, check_resources, prepare, stage_export, stage_rtl,
+                    stage_synth, stage_verify)
 from .common import BuildOptions, SynthOut, _write_json
 from .report import build_report
 
@@ -58,7 +59,7 @@ def bench_one(C: int, board: str, out: Path, clips: int, simulator: str, synth: 
     exp = stage_export(plan)
     row["export"] = exp.origin
     row["export_fingerprint"] = f"{export_fingerprint(exp.model):08x}"
-    rtl = stage_rtl(plan, exp)
+    rtl = stage_rtl(plan, exp, check=False)     # a misfit is checked below, before synthesis
     ver = stage_verify(plan, exp, rtl)
     timings["verify"] = time.monotonic() - start
     syn = SynthOut(None, None)
@@ -66,6 +67,7 @@ def bench_one(C: int, board: str, out: Path, clips: int, simulator: str, synth: 
     if synth:
         from ..boards.synth import DoesNotFit
         try:
+            check_resources(plan, rtl.resources)   # a design that cannot fit is not synthesized
             syn = stage_synth(plan, rtl)
         except DoesNotFit as exc:
             row["error"] = str(exc)
@@ -78,7 +80,12 @@ def bench_one(C: int, board: str, out: Path, clips: int, simulator: str, synth: 
                                     "frames_skipped", "luts", "luts_total", "ffs", "dsps",
                                     "dsps_total", "brams", "brams_total", "sprams", "fmax_mhz",
                                     "clock_mhz", "latency_us", "latency_us_at_clock",
-                                    "accuracy")})
+                                    "accuracy", "chip_multipliers", "floor_design_cycles",
+                                    "floor_chip_cycles", "cycles_over_design_floor",
+                                    "cycles_over_chip_floor")})
+    if rtl.resources is not None:
+        row["estimate"] = {k: getattr(rtl.resources, k)
+                           for k in ("dsps", "brams", "logic", "logic_low", "logic_high")}
     for kind, u in misfit.items():             # what it would need, marked in the table
         row[kind], row[f"{kind}_total"] = u["used"], u["total"]
     row["fits"] = not misfit
@@ -142,10 +149,12 @@ def format_bench(rows: list[dict]) -> str:
         return none if v is None else format(v, spec)
 
     head = (f"{'C':>3} {'board':<11}{'params':>8}{'dense MACs':>12}{'PEs':>4}{'ZS':>4}"
-            f"{'cycles':>9}{'util':>6}{'skip':>6}{'LUTs':>12}{'DSPs':>6}{'BRAM':>7}{'Fmax':>7}{'latency':>10}"
+            f"{'cycles':>9}{'PE floor':>9}{'x':>6}{'chip floor':>11}{'x':>6}{'util':>6}"
+            f"{'skip':>6}{'LUTs':>12}{'DSPs':>6}{'BRAM':>7}{'Fmax':>7}{'latency':>10}"
             f"{'no-skip':>10}")
     lines = [head, "-" * len(head)]
     notes = []
+    chips = {}
     for r in rows:
         if "cycles" not in r:
             lines.append(f"{r['C']:>3} {r['board']:<11} failed: {r['error']}")
@@ -160,9 +169,14 @@ def format_bench(rows: list[dict]) -> str:
         lat_ns = r.get("latency_us_noskip") or r.get("latency_us_noskip_at_clock")
         mark = "" if r.get("latency_us") else "*"
         zs = r.get("key", {}).get("skip_mode") or "-"
+        if r.get("chip_multipliers"):
+            chips[r.get("device") or r["board"]] = r["chip_multipliers"]
         lines.append(f"{r['C']:>3} {r['board']:<11}{f(r.get('params'), ','):>8}"
                      f"{r['macs_dense']:>12,.0f}{f(r.get('pes'), 'd'):>4}{zs:>4}"
-                     f"{r['cycles']:>9,.0f}{r['utilization']:>6.2f}"
+                     f"{r['cycles']:>9,.0f}{f(r.get('floor_design_cycles'), ',.0f'):>9}"
+                     f"{f(r.get('cycles_over_design_floor'), '.2f'):>6}"
+                     f"{f(r.get('floor_chip_cycles'), ',.0f'):>11}"
+                     f"{f(r.get('cycles_over_chip_floor'), '.1f'):>6}{r['utilization']:>6.2f}"
                      f"{r['skip_ratio']:>6.0%}{luts:>12}{dsps:>6}{brams:>7}"
                      f"{f(r.get('fmax_mhz'), '.1f'):>7}{f(lat, ',.0f') + mark:>10}"
                      f"{f(lat_ns, ',.0f') + mark:>10}")
@@ -176,4 +190,10 @@ def format_bench(rows: list[dict]) -> str:
                  "has (does not fit); ZS = zero skipping in the built design (all, 1x1 layers "
                  "only, or off); no-skip = the same clips with zero skipping off (same Fmax "
                  "assumed); skip = dense MACs not issued (zero activations gated or skipped)")
+    lines.append("roofline: PE floor = issued MACs / the design's PEs (its cycles at full "
+                 "utilization), chip floor = issued MACs / the int8 products the chip's hard "
+                 "multipliers make per cycle ("
+                 + (", ".join(f"{d}: {n}" for d, n in chips.items()) or "see DEVICES")
+                 + "; an iCE40 SB_MAC16 makes two in its 8x8 mode, an ECP5 MULT18X18D one); "
+                 "x = measured cycles / floor")
     return "\n".join(lines + notes)

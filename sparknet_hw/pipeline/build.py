@@ -2,7 +2,10 @@
 
 The build flow. Each stage is a function with typed inputs and outputs (pipeline.common).
 `run_build()` checks every option first (`prepare`: one-line UserErrors before anything slow
-starts), then runs the stages in order with progress and timings. A failing stage is named;
+starts; an impossible --pll-mhz included), then runs the stages in order with progress and
+timings. The rtl stage checks, before any Verilog is written, that the design fits the
+board's FPGA (`check_resources`, boards/resources.py: DSPs and block RAMs exactly, logic
+estimated), so a misfit fails seconds in, not after synthesis. A failing stage is named;
 the outputs of earlier stages stay in the build directory; report.json / report.md are
 written last (atomically, pipeline.report), so a directory without them holds no finished
 result. The default accelerator per FPGA family (DEFAULT_HW) is resolved here too.
@@ -149,7 +152,7 @@ def stage_export(plan: Plan) -> ExportOut:
     return ExportOut(model, path, origin)
 
 
-def stage_rtl(plan: Plan, exp: ExportOut) -> RtlOut:
+def stage_rtl(plan: Plan, exp: ExportOut, check: bool = True) -> RtlOut:
     """Verilog of the accelerator and of the board design (UART + framing + accelerator)."""
     from ..boards.top import UARTAccelerator, board_verilog
     from ..rtl import SparkNetAccelerator, build_plan, generate_verilog
@@ -160,11 +163,42 @@ def stage_rtl(plan: Plan, exp: ExportOut) -> RtlOut:
         return UARTAccelerator(SparkNetAccelerator(exp.model, plan.hw), exp.model,
                                plan.divisor, plan.timeout_cycles)
 
+    needs = estimate_resources(plan, make_core)
+    if check:
+        check_resources(plan, needs)
     accel_v = plan.out / "sparknet_accel.v"
     accel_v.write_text(generate_verilog(exp.model, plan.hw))
     board_v = plan.out / "sparknet_board.v"
     board_v.write_text(board_verilog(make_core()))
-    return RtlOut(accel_v, board_v, make_core)
+    return RtlOut(accel_v, board_v, make_core, needs)
+
+
+def estimate_resources(plan: Plan, make_core):
+    """What the board design needs of the FPGA, before synthesis (boards/resources.py):
+    multipliers and block RAMs exactly, logic as an estimated band."""
+    from ..boards.resources import estimate
+
+    return estimate(make_core(), plan.spec.family)
+
+
+def check_resources(plan: Plan, needs) -> None:
+    """Fail before synthesis when the design cannot fit the board's FPGA (ResourceShortage,
+    a DoesNotFit: what it needs against what the chip has, and what to try instead). With
+    --no-synth the same finding is only printed: the Verilog and the simulation stay useful."""
+    from ..boards.resources import ResourceShortage, check
+
+    device = plan.spec.device
+    if device is None or needs is None:
+        return
+    where = f"--device {plan.spec.name}" if plan.options.device else plan.spec.name
+    try:
+        notes = check(needs, device, where, plan.hw)
+    except ResourceShortage as exc:
+        if plan.options.synth:
+            raise
+        notes = [f"{exc} (not synthesized: --no-synth)"]
+    for note in notes:
+        _say(plan, f"      note: {note}")
 
 
 def load_clips(plan: Plan, model: dict):

@@ -73,6 +73,7 @@ class RtlOut:
     accel_verilog: Path
     board_verilog: Path
     make_core: object                 # () -> boards.top.UARTAccelerator (what is synthesized)
+    resources: object = None          # boards.resources.Needs: the estimate before synthesis
 
 
 @dataclass

@@ -69,6 +69,7 @@ def build_report(plan: Plan, exp: ExportOut, ver: VerifyOut, syn: SynthOut,
         "timings_s": timings,
         "files": {},
     }
+    report.update(roofline_of(plan, exp.model, report["macs_issued"], cycles))
     from ..boards.protocol import export_fingerprint
     report["export_fingerprint"] = f"{export_fingerprint(exp.model):08x}"
     if res:
@@ -78,6 +79,16 @@ def build_report(plan: Plan, exp: ExportOut, ver: VerifyOut, syn: SynthOut,
         platform = plan.spec.platform()
         report["device"], report["package"] = platform.device, platform.package
     return report
+
+
+def roofline_of(plan: Plan, model: dict, macs_issued: float, cycles: float) -> dict:
+    """The cycle floors of a build (boards.resources.roofline): issued MACs / the design's PEs
+    and / the products per cycle of the chip's hard multipliers (boards.platforms.DEVICES),
+    and the measured cycles against each."""
+    from ..boards.resources import roofline
+
+    return roofline(macs_issued, cycles, plan.hw.pes, plan.spec.device,
+                    int(model.get("weight_bits", 8)), int(model.get("act_bits", 8)))
 
 
 def _plots(plan: Plan, ver: VerifyOut, report: dict) -> list[Path]:
@@ -160,13 +171,28 @@ def format_markdown(r: dict) -> str:
              f"| clock ({r['clock_source']}) | {r['clock_mhz']:g} MHz |",
              f"| post-route Fmax | {_fmt(r['fmax_mhz'], '.1f')} MHz |",
              f"| latency at Fmax | {_fmt(r['latency_us'], ',.1f')} us |",
-             f"| latency at that clock | {r['latency_us_at_clock']:,.1f} us |", "",
-             "## Resources", "", "| resource | used | total |", "|---|---|---|"]
+             f"| latency at that clock | {r['latency_us_at_clock']:,.1f} us |"]
+    if r.get("floor_design_cycles"):
+        lines.append(f"| floor: issued MACs / {r['pes']} PEs (this design at 100 % "
+                     f"utilization) | {r['floor_design_cycles']:,.0f} cycles; measured "
+                     f"{r['cycles_over_design_floor']:.2f}x |")
+    if r.get("floor_chip_cycles"):
+        lines.append(f"| floor: issued MACs / {r['chip_multipliers']} products per cycle "
+                     f"({r['device']}: {r['chip_multiplier_note']}) | "
+                     f"{r['floor_chip_cycles']:,.0f} cycles; measured "
+                     f"{r['cycles_over_chip_floor']:.2f}x |")
+    lines += ["", "## Resources", "", "| resource | used | total |", "|---|---|---|"]
     for kind in ("luts", "ffs", "dsps", "brams", "sprams", "ios"):
         if r.get(kind) is not None:
             lines.append(f"| {kind} | {r[kind]:,} | {_fmt(r.get(kind + '_total'), ',')} |")
     if r.get("luts") is None:
         lines.append("| (not synthesized: --no-synth) | | |")
+    est = r.get("resources_estimate")
+    if est:
+        lines += ["", f"Before synthesis (boards/resources.py, {est['seconds']:.1f} s): "
+                      f"{est['brams']} block RAMs and {est['dsps']} DSPs (exact), logic "
+                      f"~{est['logic']:,} ({est['logic_low']:,}-{est['logic_high']:,}, "
+                      f"estimated from {est['ffs']:,} flip-flop bits)."]
     lines += ["", "## Stage timings", "", "| stage | seconds |", "|---|---|"]
     lines += [f"| {k} | {v:.1f} |" for k, v in r["timings_s"].items()]
     lines += ["", "## Files", ""] + [f"- {k}: `{v}`" for k, v in r["files"].items()]
@@ -180,6 +206,8 @@ def stage_report(plan: Plan, exp: ExportOut, rtl: RtlOut, ver: VerifyOut, syn: S
                  timings: dict) -> ReportOut:
     """report.json, report.md and plots (written last)."""
     report = build_report(plan, exp, ver, syn, timings)
+    if rtl.resources is not None:
+        report["resources_estimate"] = rtl.resources.to_dict()
     plots = _plots(plan, ver, report)
     files = {"export": exp.path, "accelerator_verilog": rtl.accel_verilog,
              "board_verilog": rtl.board_verilog, "sim_report": ver.path}
