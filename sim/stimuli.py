@@ -84,6 +84,45 @@ def gated_export(C: int, mode: str, weight_bits: int = 8, act_bits: int = 8, see
     return annotate_acc_bits(model)
 
 
+def stress_export(C: int, seed: int, frames: int = 32, weight_bits: int = 8,
+                  act_bits: int = 8) -> dict:
+    """A random export at the corners the trained ones rarely reach: shifts from negative (a
+    left shift) to wide, weight rows and depthwise channels all zero, biases at the edge of
+    their range (outputs pinned at the clamp), and `frames` frames (T is a parameter of the
+    hardware; a short T keeps a simulation fast). Accumulator widths are recomputed for the
+    worst case of the new values, so the worst-case inputs drive them to their limits."""
+    rng = np.random.default_rng(seed)
+    model = random_export(C, weight_bits, act_bits, seed=seed)
+    model["frames"] = int(frames)
+    wide = weight_bits + act_bits
+
+    def zero_rows(weight, p=0.15):
+        return [[0] * len(row) if rng.random() < p else row for row in weight]
+
+    def edge_biases(bias, limit):
+        return [int(rng.choice([-limit, limit])) if rng.random() < 0.2 else int(v) for v in bias]
+
+    for block in model["blocks"]:
+        dw = block["dw"]
+        dw["weight"] = zero_rows(dw["weight"])
+        dw["shift"] = rng.integers(-2, weight_bits + 5, size=len(dw["shift"])).tolist()
+        for part in ("pw", "res"):
+            layer = block.get(part)
+            if layer is None:
+                continue
+            layer["weight"] = zero_rows(layer["weight"])
+            layer["bias"] = edge_biases(layer["bias"], 2 ** (wide - 1))
+            layer["shift"] = int(rng.integers(-1, wide))
+        if block.get("add") is not None:
+            block["add"]["shift"] = int(rng.integers(-1, 3))
+    head = model["head"]
+    head["weight"] = zero_rows(head["weight"])
+    head["bias"] = edge_biases(head["bias"], 2 ** wide)
+    model["classifier"]["bias"] = edge_biases(model["classifier"]["bias"], 2 ** 15)
+    model["source"] = {"kind": "stress", "seed": seed, "frames": int(frames)}
+    return annotate_acc_bits(model)
+
+
 def random_clips(model: dict, n: int, rng, kind: str = "uniform") -> np.ndarray:
     F, T = model["features"], model["frames"]
     lo, hi = int(model["input"]["lo"]), int(model["input"]["hi"])
