@@ -1,6 +1,8 @@
 """Bad input to build / bench / run: one-line errors, exit code 2, nothing half-built."""
 import json
 
+import pytest
+
 from sparknet_hw import cli
 
 
@@ -148,6 +150,11 @@ def test_bench_row_cache_is_only_reused_for_the_same_design_code(tmp_path, monke
     again = pipeline.bench_one(4, "icebreaker", tmp_path / "b", clips=1, simulator="verilator",
                                synth=False, refresh=False)
     assert again.get("cached") and again["cycles"] == first["cycles"]
+    # bench --predict: the same row from the schedule model, without a simulator
+    predicted = pipeline.predict_row(4, "icebreaker", tmp_path / "p", clips=1)
+    assert predicted["cycles"] == first["cycles"] and predicted["pes"] == first["pes"]
+    assert predicted["frames_skipped"] == first["frames_skipped"]
+    assert predicted["utilization"] == pytest.approx(first["utilization"])
     # bench_one looks the fingerprint up in pipeline.bench, so that is where it is replaced
     monkeypatch.setattr(bench, "_design_code_fingerprint", lambda: "another design")
     changed = pipeline.bench_one(4, "icebreaker", tmp_path / "b", clips=1, simulator="verilator",

@@ -25,6 +25,14 @@ def register(sub) -> None:
     p.add_argument("--refresh", action="store_true", help="ignore cached rows")
     p.add_argument("--out", type=Path, default=Path("build") / "bench",
                    help="where the per-width builds go (default build/bench)")
+    p.add_argument("--predict", action="store_true",
+                   help="no simulation or synthesis: cycles from the schedule model (exact) and "
+                        "resources from the pre-synthesis estimate, in seconds per design; "
+                        "for designs too big to simulate or place quickly")
+    p.add_argument("--pes", type=int, default=None,
+                   help="with --predict: PE lanes of every design (default: the board's)")
+    p.add_argument("--skip", choices=["all", "1x1", "off"], default=None,
+                   help="with --predict: zero skipping of every design (default: the board's)")
     p.add_argument("--json", action="store_true", help="print the rows as JSON")
     p.set_defaults(func=run)
 
@@ -44,6 +52,11 @@ def run(args) -> int:
     targets = [(c, args.board or default[c]) for c in widths]
     if args.clips < 1:
         raise UserError("--clips must be at least 1")
+    if (args.pes is not None or args.skip is not None) and not args.predict:
+        raise UserError("--pes and --skip choose designs for --predict; a measured bench "
+                        "row uses each board's default design (build --pes for one design)")
+    if args.predict:
+        return _predict(args, targets)
     rows = run_bench(targets, args.out, args.clips, args.simulator, not args.no_synth,
                      args.refresh, quiet=args.json)
     if args.json:
@@ -51,3 +64,17 @@ def run(args) -> int:
     else:
         print(format_bench(rows))
     return 1 if any(r.get("mismatches") for r in rows) else 0
+
+
+def _predict(args, targets) -> int:
+    from ..pipeline.bench import format_predictions, predict_row
+
+    rows = []
+    for C, board in targets:
+        out = args.out / f"predict_C{C}_{board}"
+        try:
+            rows.append(predict_row(C, board, out, args.clips, args.pes, args.skip))
+        except UserError as exc:
+            rows.append({"C": C, "board": board, "error": str(exc)})
+    print(json.dumps(rows, indent=2) if args.json else format_predictions(rows))
+    return 1 if any("error" in r for r in rows) else 0

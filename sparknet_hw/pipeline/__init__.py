@@ -15,7 +15,8 @@ module that uses it: to replace a stage or a helper in a test, patch it there
 (`sparknet_hw.pipeline.build.stage_verify`, `sparknet_hw.pipeline.bench._design_code_fingerprint`),
 not on this package.
 """
-from .bench import BENCH_TARGETS, bench_one, format_bench, run_bench
+from .bench import (BENCH_TARGETS, bench_one, format_bench, format_predictions, predict_row,
+                    run_bench)
 from .build import (DEFAULT_HW, ECP5_WIDE, ECP5_WIDE_C, ICE40_WIDE, ICE40_WIDE_C,
                     SIM_DIVISOR_NOTE, check_resources, default_hw, estimate_resources,
                     load_clips, prepare, run_build, stage_export, stage_rtl, stage_synth,
@@ -24,7 +25,8 @@ from .common import (MARKER, STAGES, WIDTHS, BuildError, BuildOptions, ExportOut
                      ReportOut, RtlOut, SynthOut, VerifyOut)
 from .report import build_report, export_accuracy, format_markdown, pll_hint, stage_report
 
-__all__ = ["BENCH_TARGETS", "bench_one", "format_bench", "run_bench",
+__all__ = ["BENCH_TARGETS", "bench_one", "format_bench", "format_predictions", "predict_row",
+           "run_bench",
            "DEFAULT_HW", "ECP5_WIDE", "ECP5_WIDE_C", "ICE40_WIDE", "ICE40_WIDE_C",
            "SIM_DIVISOR_NOTE", "check_resources", "default_hw", "estimate_resources",
            "load_clips", "prepare", "run_build",

@@ -106,6 +106,81 @@ def bench_one(C: int, board: str, out: Path, clips: int, simulator: str, synth: 
     return row
 
 
+def predict_row(C: int, board: str, out: Path, clips: int, pes: int | None = None,
+                skip: str | None = None) -> dict:
+    """A bench row from the schedule model (sim/schedule.py) instead of simulation, and the
+    resource estimate (boards/resources.py) instead of synthesis: seconds for any design,
+    also one too big to simulate quickly or to place. Cycles, MACs and frames skipped are
+    what the hardware would count on these clips (the model is exact); Fmax is unknown, so
+    latency is at the board clock."""
+    from ..sim.schedule import predict, predict_dense
+    from .build import load_clips
+    from .report import roofline_of
+
+    opts = BuildOptions(C=C, board=board, out=out, clips=clips, synth=False, force=True,
+                        quiet=True, pes=pes, zero_skip=skip)
+    plan = prepare(opts)
+    _fresh_out_dir(out)
+    exp = stage_export(plan)
+    rtl = stage_rtl(plan, exp, check=False)
+    x = load_clips(plan, exp.model)[0]
+    preds = [predict(exp.model, plan.hw, clip) for clip in x]
+    n = len(preds)
+    cycles = sum(p["cycles"] for p in preds) / n
+    issued = sum(p["macs_issued"] for p in preds) / n
+    dense = sum(predict_dense(exp.model, plan.hw, clip)["cycles"] for clip in x) / n
+    device = plan.spec.device
+    row = {"C": C, "board": plan.spec.name, "predicted": True, "inferences": n,
+           "pes": plan.hw.pes, "skip_mode": plan.hw.skip_mode, "depthwise": plan.hw.depthwise,
+           "cycles": cycles, "cycles_noskip": dense, "macs_issued": issued,
+           "utilization": issued / (plan.hw.pes * cycles),
+           "frames_skipped": sum(p["frames_skipped"] for p in preds),
+           "clock_mhz": plan.clock_mhz, "latency_us_at_clock": cycles / plan.clock_mhz,
+           "latency_us_noskip_at_clock": dense / plan.clock_mhz,
+           **roofline_of(plan, exp.model, issued, cycles)}
+    needs = rtl.resources
+    if needs is not None and device is not None:
+        row.update({"dsps": needs.dsps, "dsps_total": device.dsps, "brams": needs.brams,
+                    "brams_total": device.brams, "logic": needs.logic,
+                    "logic_low": needs.logic_low, "logic_high": needs.logic_high,
+                    "logic_total": device.logic})
+    return row
+
+
+def format_predictions(rows: list[dict]) -> str:
+    head = (f"{'C':>3} {'board':<11}{'PEs':>4}{'ZS':>5}{'cycles':>9}{'PE floor':>9}{'x':>6}"
+            f"{'chip floor':>11}{'x':>6}{'util':>6}{'no-skip':>9}{'DSPs':>7}{'BRAM':>7}"
+            f"{'logic (estimate)':>28}{'us @clk':>9}")
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        if "cycles" not in r:
+            lines.append(f"{r['C']:>3} {r['board']:<11} failed: {r['error']}")
+            continue
+
+        def res(used, total):
+            if used is None or total is None:
+                return "-"
+            return f"{used:,}/{total:,}" + ("!" if used > total else "")
+        logic = "-"
+        if r.get("logic") is not None:
+            logic = (f"{r['logic']:,} ({r['logic_low']:,}-{r['logic_high']:,})/"
+                     f"{r['logic_total']:,}" + ("!" if r["logic_low"] > r["logic_total"] else ""))
+        lines.append(f"{r['C']:>3} {r['board']:<11}{r['pes']:>4}{r['skip_mode']:>5}"
+                     f"{r['cycles']:>9,.0f}{r['floor_design_cycles']:>9,.0f}"
+                     f"{r['cycles_over_design_floor']:>6.2f}"
+                     f"{r['floor_chip_cycles'] or 0:>11,.0f}"
+                     f"{r['cycles_over_chip_floor'] or 0:>6.1f}{r['utilization']:>6.2f}"
+                     f"{r['cycles_noskip']:>9,.0f}{res(r.get('dsps'), r.get('dsps_total')):>7}"
+                     f"{res(r.get('brams'), r.get('brams_total')):>7} {logic:>27}"
+                     f"{r['latency_us_at_clock']:>9,.0f}")
+    lines.append("")
+    lines.append("predicted, not simulated or synthesized: cycles from the schedule model "
+                 "(sim/schedule.py, exact against the RTL), per inference on the shipped clips; "
+                 "DSPs and block RAMs exact, logic an estimated band (boards/resources.py); "
+                 "latency at the board clock; ! = more than the device has")
+    return "\n".join(lines)
+
+
 def _design_code_fingerprint() -> str:
     """A hash of the generator and board sources: a cached bench row is only reused for the
     design code that produced it."""
