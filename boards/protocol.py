@@ -157,7 +157,8 @@ def words_le(payload: bytes) -> list[int]:
     return [int.from_bytes(payload[i:i + 4], "little") for i in range(0, len(payload), 4)]
 
 
-def decode_result(model: dict, frame: Frame) -> dict:
+def decode_result(model, frame: Frame) -> dict:
+    """The decoded result record of a frame (model: an export dict or a typed Export)."""
     from sparknet_hw.rtl.record import decode_record
 
     if frame.type != T_RESULT:
@@ -179,11 +180,16 @@ def error_name(code: int) -> str:
     return ERROR_NAMES.get(code, f"error code {code}")
 
 
-def export_fingerprint(model: dict) -> int:
-    """32-bit fingerprint of an export's integer contents, built into the bitstream so the host
-    can tell whether its export file matches the board."""
+def export_fingerprint(model) -> int:
+    """32-bit fingerprint of an export's integer contents (an export dict or a typed Export,
+    the same number for both), built into the bitstream so the host can tell whether its
+    export file matches the board."""
     import json
 
+    from sparknet_hw.quant.export_types import Export
+
+    if isinstance(model, Export):
+        model = model.to_dict()
     keep = {k: model[k] for k in ("C", "features", "frames", "input", "blocks", "head",
                                   "classifier") if k in model}
     return zlib.crc32(json.dumps(keep, sort_keys=True, separators=(",", ":")).encode())

@@ -3,6 +3,10 @@
 `export_model(model_or_checkpoint) -> dict` reads the integer weights, biases and power-of-two
 scales out of the Brevitas model and turns every rescale into a shift; `write_export` writes
 `sparknet_export.json`. `export_qonnx` writes the Brevitas QONNX graph as well.
+
+The export is built as the JSON dict (the document written to disk); the functions that read
+an export back (float_exact_bits, self_check_inputs, verify) take it as a dict or a typed
+`Export` (quant/export_types.py).
 """
 from __future__ import annotations
 
@@ -17,7 +21,8 @@ from sparknet_hw.errors import UserError
 from sparknet_hw.model import N_FEATURES, N_FRAMES
 
 from .accumulators import annotate_acc_bits
-from .export_format import EXPORT_FILENAME, FORMAT, VERSION, input_fracs, validate
+from .export_format import EXPORT_FILENAME, FORMAT, VERSION, validate
+from .export_types import Export, ExportLike, as_export
 from .qat_model import QuantSparkNet
 from sparknet_hw.data.labels import LABELS
 
@@ -170,7 +175,7 @@ def _bias_counts(model: QuantSparkNet, cqw):
     return _bias(model.classifier, counts, cqw)
 
 
-def float_exact_bits(export: dict) -> int:
+def float_exact_bits(export: ExportLike) -> int:
     """Bits needed by the largest partial sum any layer can reach (sum |w| * max|x| + |b|).
     Below 24, float32 adds these integers (times powers of two) exactly in any order, so
     Brevitas's fake-quant forward equals the integer model."""
@@ -181,25 +186,23 @@ def float_exact_bits(export: dict) -> int:
             total = total + np.abs(np.asarray(bias, dtype=np.int64))
         return int(total.max())
 
-    lo, hi = export["input"]["lo"], export["input"]["hi"]
+    export = as_export(export)
     worst_value = 0
-    for block in export["blocks"]:
-        dw, pw, res = block["dw"], block["pw"], block.get("res")
-        worst_value = max(worst_value, worst(dw["weight"], lo, hi),
-                          worst(pw["weight"], dw["lo"], dw["hi"], pw["bias"]))
+    for block, (lo, hi) in zip(export.blocks, export.layer_ranges()):
+        dw, pw, res = block.dw, block.pw, block.res
+        worst_value = max(worst_value, worst(dw.w, lo, hi), worst(pw.w, dw.lo, dw.hi, pw.b))
         if res is not None:
-            worst_value = max(worst_value, worst(res["weight"], lo, hi, res["bias"]))
-            lo, hi = block["add"]["lo"], block["add"]["hi"]
-        else:
-            lo, hi = pw["lo"], pw["hi"]
-    head, cls = export["head"], export["classifier"]
-    worst_value = max(worst_value, worst(head["weight"], lo, hi, head["bias"]),
-                      worst(cls["weight"], 0, export["frames"], cls["bias"]))
+            worst_value = max(worst_value, worst(res.w, lo, hi, res.b))
+    head, cls = export.head, export.classifier
+    worst_value = max(worst_value, worst(head.w, *export.blocks[-1].out_range, head.b),
+                      worst(cls.w, 0, export.frames, cls.b))
     return worst_value.bit_length() + 1
 
 
-def write_export(export: dict, out_dir) -> Path:
+def write_export(export: ExportLike, out_dir) -> Path:
     """Write `sparknet_export.json` into out_dir (created if needed); returns its path."""
+    if isinstance(export, Export):
+        export = export.to_dict()
     validate(export)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -281,13 +284,14 @@ def run_qonnx(path, features) -> np.ndarray:
     return np.concatenate([execute_onnx(wrapper, {iname: clip[None]})[oname] for clip in x])
 
 
-def self_check_inputs(export: dict, n_random: int = 48, seed: int = 0) -> np.ndarray:
+def self_check_inputs(export: ExportLike, n_random: int = 48, seed: int = 0) -> np.ndarray:
     """Float features that exercise the whole input range: all-min, all-max, zeros, random
     extremes (+-max per element), random values over the range and beyond (clipping)."""
+    export = as_export(export)
     rng = np.random.default_rng(seed)
-    shape = (export["features"], export["frames"])
-    step = np.exp2(-input_fracs(export).astype(np.float64))[:, None]
-    lo, hi = export["input"]["lo"] * step, export["input"]["hi"] * step
+    shape = (export.features, export.frames)
+    step = np.exp2(-export.input.fracs.astype(np.float64))[:, None]
+    lo, hi = export.input.lo * step, export.input.hi * step
     fixed = [np.full(shape, lo), np.full(shape, hi), np.zeros(shape)]
     extremes = [np.where(rng.random(shape) < 0.5, lo, hi) for _ in range(n_random // 4)]
     uniform = [rng.uniform(lo * 1.2, hi * 1.2, shape) for _ in range(n_random // 4)]
@@ -296,11 +300,12 @@ def self_check_inputs(export: dict, n_random: int = 48, seed: int = 0) -> np.nda
     return np.stack(fixed + extremes + uniform + normal).astype(np.float32)
 
 
-def verify(model: QuantSparkNet, export: dict, features, full: bool = False) -> dict:
+def verify(model: QuantSparkNet, export: ExportLike, features, full: bool = False) -> dict:
     """Golden model vs Brevitas integer logits on float features [N, 32, 101]. With `full`,
     every intermediate tensor (accumulators, activations, gate map) is compared too."""
     from . import golden
     from .features import quantize_features
+    export = as_export(export)
     x = np.asarray(features, dtype=np.float32)
     xq = quantize_features(x, export)
     if not full:

@@ -1,10 +1,13 @@
-"""Reading and validating the export file (see docs/integer-model.md)."""
+"""Reading and validating the export file (see docs/integer-model.md).
+
+`load_export` returns the validated JSON dict (what producers and tools edit and write back);
+the typed, immutable view of it is `Export` in quant/export_types.py (`Export.load(path)`,
+`as_export(dict)`), which the consumers that walk the network use.
+"""
 from __future__ import annotations
 
 import json
 from pathlib import Path
-
-import numpy as np
 
 from sparknet_hw.errors import UserError
 
@@ -57,7 +60,8 @@ def validate(model: dict, path="export") -> dict:
 
 
 def load_export(path) -> dict:
-    """Load an export file (or a folder holding one) and check it is complete."""
+    """Load an export file (or a folder holding one) and check it is complete: the JSON dict
+    (`Export.load(path)` in quant/export_types.py gives the typed object)."""
     path = Path(path)
     if path.is_dir():
         path = path / EXPORT_FILENAME
@@ -69,13 +73,3 @@ def load_export(path) -> dict:
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ExportError(f"{path}: export file is not valid JSON ({exc}); re-export it") from None
     return validate(model, path)
-
-
-def input_fracs(model: dict) -> np.ndarray:
-    """The input frac of every feature, int64 [features]: feature f is stored as
-    round(x[f] * 2**frac[f])."""
-    return np.asarray(model["input"]["frac"], dtype=np.int64)
-
-
-def int_array(values, dtype=np.int64) -> np.ndarray:
-    return np.asarray(values, dtype=dtype)

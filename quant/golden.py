@@ -2,6 +2,7 @@
 
 No floating point touches the datapath: every tensor is int64 and every rescale is a shift
 with round-half-to-even, which is what Brevitas computes and what the RTL must compute.
+The entry points take an `Export` or an export dict (converted once, `as_export`).
 """
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import numpy as np
 
 from sparknet_hw.errors import UserError
 
-from .export_format import int_array
+from .export_types import ExportLike, as_export
 
 
 class FeatureError(UserError):
@@ -49,77 +50,79 @@ def pointwise(a: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray
     return weight @ a + bias[:, None]
 
 
-def check_features(model: dict, x) -> np.ndarray:
+def check_features(model: ExportLike, x) -> np.ndarray:
+    export = as_export(model)
     x = np.asarray(x)
-    shape = (model["features"], model["frames"])
+    shape = (export.features, export.frames)
     if x.shape != shape:
         raise FeatureError(f"features have shape {x.shape}, expected {shape} (features x frames)")
     if not np.issubdtype(x.dtype, np.integer):
         raise FeatureError(f"features have dtype {x.dtype}; the golden model takes integer "
                            f"features (quantize float features first)")
-    lo, hi = model["input"]["lo"], model["input"]["hi"]
+    lo, hi = export.input.lo, export.input.hi
     if x.min() < lo or x.max() > hi:
         raise FeatureError(f"feature values span [{x.min()}, {x.max()}], outside the input "
                            f"range [{lo}, {hi}] of this export")
     return x.astype(np.int64)
 
 
-def run(model: dict, x) -> dict:
+def run(model: ExportLike, x) -> dict:
     """Run one clip. Returns every intermediate tensor, the gate map, gate counts and logits."""
-    a = check_features(model, x)
+    export = as_export(model)
+    a = check_features(export, x)
     out: dict[str, np.ndarray] = {"input": a}
-    for i, block in enumerate(model["blocks"], start=1):
-        dw, pw, res, add = block["dw"], block["pw"], block.get("res"), block.get("add")
-        dw_acc = depthwise(a, int_array(dw["weight"]))
-        d = requant(dw_acc, int_array(dw["shift"]), dw["lo"], dw["hi"])
-        pw_acc = pointwise(d, int_array(pw["weight"]), int_array(pw["bias"]))
-        p = requant(pw_acc, pw["shift"], pw["lo"], pw["hi"])
+    for i, block in enumerate(export.blocks, start=1):
+        dw, pw, res, add = block.dw, block.pw, block.res, block.add
+        dw_acc = depthwise(a, dw.w)
+        d = requant(dw_acc, dw.s, dw.lo, dw.hi)
+        pw_acc = pointwise(d, pw.w, pw.b)
+        p = requant(pw_acc, pw.shift, pw.lo, pw.hi)
         out.update({f"block{i}.dw_acc": dw_acc, f"block{i}.dw": d,
                     f"block{i}.pw_acc": pw_acc, f"block{i}.pw": p})
         if res is not None:
-            res_acc = pointwise(a, int_array(res["weight"]), int_array(res["bias"]))
-            r = requant(res_acc, res["shift"], res["lo"], res["hi"])
-            y = requant(p + r, add["shift"], add["lo"], add["hi"])
+            res_acc = pointwise(a, res.w, res.b)
+            r = requant(res_acc, res.shift, res.lo, res.hi)
+            y = requant(p + r, add.shift, add.lo, add.hi)
             out.update({f"block{i}.res_acc": res_acc, f"block{i}.res": r})
         else:
             y = p
         out[f"block{i}.out"] = y
         a = y
-    head = model["head"]
-    head_acc = pointwise(a, int_array(head["weight"]), int_array(head["bias"]))
+    head_acc = pointwise(a, export.head.w, export.head.b)
     gate = head_acc > 0
     counts = gate.sum(axis=1).astype(np.int64)
-    cls = model["classifier"]
-    logits = int_array(cls["weight"]) @ counts + int_array(cls["bias"])
+    cls = export.classifier
+    logits = cls.w @ counts + cls.b
     out.update({"head_acc": head_acc, "gate": gate, "gate_counts": counts,
                 "logits": logits, "class": int(np.argmax(logits))})
     return out
 
 
-def nonzero_products(model: dict, out: dict) -> dict[str, int]:
+def nonzero_products(model: ExportLike, out: dict) -> dict[str, int]:
     """Per layer, the products whose activation operand is non-zero ('same' padding excluded):
     what a zero-gating MAC array issues, whatever it skips."""
-    T = model["frames"]
+    export = as_export(model)
+    T = export.frames
     counts = {}
     a = out["input"]
-    for i, block in enumerate(model["blocks"], start=1):
-        h = block["kernel"] // 2
+    for i, block in enumerate(export.blocks, start=1):
+        h = block.kernel // 2
         u = np.arange(T)
         reach = np.minimum(T - 1, u + h) - np.maximum(0, u - h) + 1   # outputs an input meets
         counts[f"block{i}.dw"] = int(((a != 0) * reach).sum())
-        c_out = block["c_out"]
-        counts[f"block{i}.pw"] = int((out[f"block{i}.dw"] != 0).sum()) * c_out
-        if block.get("res") is not None:
-            counts[f"block{i}.res"] = int((a != 0).sum()) * c_out
+        counts[f"block{i}.pw"] = int((out[f"block{i}.dw"] != 0).sum()) * block.c_out
+        if block.has_res:
+            counts[f"block{i}.res"] = int((a != 0).sum()) * block.c_out
         a = out[f"block{i}.out"]
-    counts["head"] = int((a != 0).sum()) * model["features"]
+    counts["head"] = int((a != 0).sum()) * export.features
     return counts
 
 
-def run_batch(model: dict, xs) -> dict:
+def run_batch(model: ExportLike, xs) -> dict:
     """Logits [N, 12], classes [N], gate counts [N, 32] and the frames whose 32 gate bits
     are all zero (what the classifier skips) [N] for a batch of clips."""
-    results = [run(model, x) for x in xs]
+    export = as_export(model)
+    results = [run(export, x) for x in xs]
     return {"logits": np.stack([r["logits"] for r in results]),
             "classes": np.array([r["class"] for r in results]),
             "gate_counts": np.stack([r["gate_counts"] for r in results]),

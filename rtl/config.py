@@ -1,10 +1,10 @@
 """Hardware configuration and the static plan derived from an export.
 
 `HwConfig` is what a user chooses (PE array size, zero skipping). `build_plan(export, config)`
-checks that the export fits the hardware and computes everything the generator needs: the
-layer table in record order, the pass schedule, bit widths and the memory images (weights,
-biases/shifts, classifier columns). Nothing about a particular C is hard-coded: every number
-comes from the export.
+(an `Export`, or an export dict converted once) checks that the export fits the hardware and
+computes everything the generator needs: the layer table in record order, the pass schedule,
+bit widths and the memory images (weights, biases/shifts, classifier columns). Nothing about a
+particular C is hard-coded: every number comes from the export.
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import numpy as np
 
 from sparknet_hw.errors import UserError
 from sparknet_hw.quant.accumulators import acc_bits as _acc_bits
-from sparknet_hw.quant.export_format import validate
+from sparknet_hw.quant.export_types import Export, ExportLike, as_export
 
 from .record import N_CLASSES, N_GATES, layer_names
 
@@ -152,7 +152,7 @@ class Pass:
 
 @dataclass
 class Plan:
-    model: dict
+    model: Export
     config: HwConfig
     P: int
     lg_p: int
@@ -198,58 +198,50 @@ def _check(cond, msg):
         raise HwConfigError(msg)
 
 
-def build_plan(model: dict, config: HwConfig | None = None) -> Plan:
+def build_plan(model: ExportLike, config: HwConfig | None = None) -> Plan:
     config = config or HwConfig()
-    validate(model)
+    export = as_export(model)
     P = config.pes
     _check(isinstance(P, int) and 1 <= P <= 16 and P & (P - 1) == 0,
            f"PE array {config.rows}x{config.cols} = {P} PEs: need a power of two from 1 to 16")
     _check(config.fifo_depth >= 2, "fifo_depth must be at least 2")
-    T, F, C = model["frames"], model["features"], model["C"]
+    T, F, C = export.frames, export.features, export.C
     _check(F == N_GATES, f"export has {F} features; the accelerator is built for {N_GATES}")
-    _check(len(model["labels"]) == N_CLASSES if "labels" in model else True,
-           f"export has {len(model.get('labels', []))} labels; the record holds {N_CLASSES}")
-    wbits = int(model["weight_bits"])
+    _check(len(export.labels) == N_CLASSES,
+           f"export has {len(export.labels)} labels; the record holds {N_CLASSES}")
+    wbits = export.weight_bits
     _check(2 <= wbits <= MAX_OPERAND_BITS,
            f"weight_bits={wbits}: the PE multipliers take at most {MAX_OPERAND_BITS}-bit weights")
-    abits = int(model["act_bits"])
+    abits = export.act_bits
     _check(2 <= abits <= MAX_OPERAND_BITS,
            f"act_bits={abits}: the PE multipliers take at most {MAX_OPERAND_BITS}-bit activations")
     wmin, wmax = -(1 << (wbits - 1)), (1 << (wbits - 1)) - 1
 
-    def ints(v):
-        return np.asarray(v, dtype=np.int64)
-
     def check_w(name, w):
-        w = ints(w)
         _check(w.min() >= wmin and w.max() <= wmax,
                f"{name} weights span [{w.min()}, {w.max()}], outside {wbits}-bit signed")
         return w
 
-    names = layer_names(model)
-    blocks = model["blocks"]
+    names = layer_names(export)
+    blocks = export.blocks
     for i, b in enumerate(blocks, start=1):
-        _check(b["c_out"] == C and b["c_in"] == (F if i == 1 else C),
-               f"block {i}: c_in/c_out {b['c_in']}/{b['c_out']} do not match C={C}")
-        _check(b["kernel"] % 2 == 1, f"block {i}: depthwise kernel {b['kernel']} is not odd")
-        _check((b.get("res") is None) == (i == 1),
+        _check(b.c_out == C and b.c_in == (F if i == 1 else C),
+               f"block {i}: c_in/c_out {b.c_in}/{b.c_out} do not match C={C}")
+        _check(b.kernel % 2 == 1, f"block {i}: depthwise kernel {b.kernel} is not odd")
+        _check(b.has_res == (i != 1),
                f"block {i}: the accelerator expects a residual branch in blocks 2..4 only")
-        _check(b["kernel"] // 2 + 1 >= 6,
-               f"block {i}: depthwise kernel {b['kernel']} too short for the pipeline (>= 11)")
+        _check(b.kernel // 2 + 1 >= 6,
+               f"block {i}: depthwise kernel {b.kernel} too short for the pipeline (>= 11)")
 
     # value ranges of the stored tensors
-    inp = model["input"]
-    x_rng = (int(inp["lo"]), int(inp["hi"]))
-    out_rng = []
-    for b in blocks:
-        last = b["add"] if b.get("res") is not None else b["pw"]
-        out_rng.append((int(last["lo"]), int(last["hi"])))
+    x_rng = (export.input.lo, export.input.hi)
+    out_rng = [b.out_range for b in blocks]
     in_rng = [x_rng] + out_rng[:3]
     x_tensors = [x_rng, out_rng[1], out_rng[3]]
     b_tensors = [out_rng[0], out_rng[2]]
     lane_bits = max(tensor_bits(lo, hi)[0] for lo, hi in x_tensors + b_tensors)
-    dw_lo = min(int(b["dw"]["lo"]) for b in blocks)
-    dw_hi = max(int(b["dw"]["hi"]) for b in blocks)
+    dw_lo = min(b.dw.lo for b in blocks)
+    dw_hi = max(b.dw.hi for b in blocks)
     dbits = signed_bits(dw_lo, dw_hi)
     act_bits = max(lane_bits + 1, dbits)
     _check(act_bits <= 16, "activation operands wider than 16 bits")
@@ -258,28 +250,26 @@ def build_plan(model: dict, config: HwConfig | None = None) -> Plan:
     acc = 1
     for i, b in enumerate(blocks):
         lo, hi = in_rng[i]
-        dw = check_w(f"block{i + 1}.dw", b["dw"]["weight"])
+        dw = check_w(f"block{i + 1}.dw", b.dw.w)
         acc = max(acc, _acc_bits(dw, lo, hi))
-        acc = max(acc, _acc_bits(check_w(f"block{i + 1}.pw", b["pw"]["weight"]),
-                                 int(b["dw"]["lo"]), int(b["dw"]["hi"]), b["pw"]["bias"]))
-        if b.get("res") is not None:
-            acc = max(acc, _acc_bits(check_w(f"block{i + 1}.res", b["res"]["weight"]),
-                                     lo, hi, b["res"]["bias"]))
-    head = model["head"]
-    acc = max(acc, _acc_bits(check_w("head", head["weight"]), *out_rng[3], head["bias"]))
+        acc = max(acc, _acc_bits(check_w(f"block{i + 1}.pw", b.pw.w), b.dw.lo, b.dw.hi, b.pw.b))
+        if b.has_res:
+            acc = max(acc, _acc_bits(check_w(f"block{i + 1}.res", b.res.w), lo, hi, b.res.b))
+    head = export.head
+    acc = max(acc, _acc_bits(check_w("head", head.w), *out_rng[3], head.b))
     _check(acc <= MAX_ACC_BITS, f"accumulators need {acc} bits (> {MAX_ACC_BITS})")
 
     # requant output ranges and shifts
     rq_lo, rq_hi, shifts = 0, 0, []
     for b in blocks:
-        shifts += [int(s) for s in b["dw"]["shift"]]
-        rq_lo, rq_hi = min(rq_lo, int(b["dw"]["lo"])), max(rq_hi, int(b["dw"]["hi"]))
-        for part in ("pw", "res"):
-            if b.get(part) is not None:
-                shifts.append(int(b[part]["shift"]))
-                rq_lo, rq_hi = min(rq_lo, int(b[part]["lo"])), max(rq_hi, int(b[part]["hi"]))
+        shifts += list(b.dw.shift)
+        rq_lo, rq_hi = min(rq_lo, b.dw.lo), max(rq_hi, b.dw.hi)
+        for layer in (b.pw, b.res):
+            if layer is not None:
+                shifts.append(layer.shift)
+                rq_lo, rq_hi = min(rq_lo, layer.lo), max(rq_hi, layer.hi)
     rq_bits = signed_bits(rq_lo, rq_hi)
-    add_shifts = [int(b["add"]["shift"]) for b in blocks if b.get("add") is not None]
+    add_shifts = [b.add.shift for b in blocks if b.add is not None]
 
     gx = -(-max(F, C) // P)
     gb = -(-C // P)
@@ -295,25 +285,24 @@ def build_plan(model: dict, config: HwConfig | None = None) -> Plan:
             continue
         idx = len(layers)
         if name == "head":
-            w = ints(head["weight"])
+            w = head.w
             lay = Layer(idx, name, "head", None, C, F, -(-F // P))
-            bias = ints(head["bias"])
+            bias = head.b
         else:
             bi = int(name[5]) - 1
             part = name.split(".")[1]
             b = blocks[bi]
             if part == "dw":
-                w = ints(b["dw"]["weight"])
-                cin = b["c_in"]
-                lay = Layer(idx, name, "dw", bi + 1, cin, cin, -(-cin // P), kernel=b["kernel"],
-                            lo=int(b["dw"]["lo"]), hi=int(b["dw"]["hi"]),
-                            frames=frame_dw and bi >= 1)
+                w = b.dw.w
+                cin = b.c_in
+                lay = Layer(idx, name, "dw", bi + 1, cin, cin, -(-cin // P), kernel=b.kernel,
+                            lo=b.dw.lo, hi=b.dw.hi, frames=frame_dw and bi >= 1)
             else:
-                src = b[part]
-                w = ints(src["weight"])
-                lay = Layer(idx, name, part, bi + 1, b["c_in"], b["c_out"], -(-b["c_out"] // P),
-                            shift=int(src["shift"]), lo=int(src["lo"]), hi=int(src["hi"]))
-                bias = ints(src["bias"])
+                src = b.pw if part == "pw" else b.res
+                w = src.w
+                lay = Layer(idx, name, part, bi + 1, b.c_in, b.c_out, -(-b.c_out // P),
+                            shift=src.shift, lo=src.lo, hi=src.hi)
+                bias = src.b
         lay.wbase = len(weight_image)
         lay.abase = len(aux_vals)
         if lay.kind == "dw" and lay.frames:
@@ -325,14 +314,14 @@ def build_plan(model: dict, config: HwConfig | None = None) -> Plan:
                 for r in range(K + P - 1):
                     weight_image.append(pack([w[c, r - j] if 0 <= r - j < K else 0
                                               for j in range(P)], wbits))
-                aux_vals.append([int(b["dw"]["shift"][c])] * P)
+                aux_vals.append([b.dw.shift[c]] * P)
         elif lay.kind == "dw":
             lay.dense_per_frame = lay.c_in * lay.kernel
             for g in range(lay.groups):
                 for k in range(lay.kernel):
                     weight_image.append(pack([w[g * P + p, k] if g * P + p < lay.c_in else 0
                                               for p in range(P)], wbits))
-                aux_vals.append([int(b["dw"]["shift"][g * P + p]) if g * P + p < lay.c_in else 0
+                aux_vals.append([b.dw.shift[g * P + p] if g * P + p < lay.c_in else 0
                                  for p in range(P)])
         else:
             lay.dense_per_frame = lay.c_in * lay.n_out
@@ -349,21 +338,19 @@ def build_plan(model: dict, config: HwConfig | None = None) -> Plan:
     by_name = {l.name: l for l in layers}
     passes: list[Pass] = []
     for i, b in enumerate(blocks, start=1):
-        res = b.get("res") is not None
-        passes.append(Pass(i - 1, False, b["kernel"], b["kernel"] // 2, b["c_in"],
+        res = b.has_res
+        passes.append(Pass(i - 1, False, b.kernel, b.kernel // 2, b.c_in,
                            by_name[f"block{i}.dw"].groups, by_name[f"block{i}.pw"].groups, res,
                            by_name[f"block{i}.dw"].index, by_name[f"block{i}.pw"].index,
                            by_name[f"block{i}.res"].index if res else 0,
                            "X" if i % 2 == 1 else "B", in_rng[i - 1][0] < 0,
-                           (int(b["add"]["shift"]), int(b["add"]["lo"]), int(b["add"]["hi"]))
-                           if res else None, frames=by_name[f"block{i}.dw"].frames, lanes=P))
+                           (b.add.shift, b.add.lo, b.add.hi) if res else None,
+                           frames=by_name[f"block{i}.dw"].frames, lanes=P))
     hl = by_name["head"]
     passes.append(Pass(4, True, 1, 0, C, 1, hl.groups, False, 0, hl.index, 0, "X",
                        out_rng[3][0] < 0, None, lanes=P))
 
-    cls = model["classifier"]
-    wc = ints(cls["weight"])
-    bc = ints(cls["bias"])
+    wc, bc = export.classifier.w, export.classifier.b
     cls_wbits = signed_bits(int(wc.min()), int(wc.max()))
     # the classifier's column sums (no bias) and the logits (with it) share the width
     neg, pos = wc.clip(max=0).sum(axis=1) * T, wc.clip(min=0).sum(axis=1) * T
@@ -373,7 +360,7 @@ def build_plan(model: dict, config: HwConfig | None = None) -> Plan:
     cls_columns = [pack(wc[:, f], cls_wbits) for f in range(F)]
 
     shifts_all = shifts
-    return Plan(model=model, config=config, P=P, lg_p=P.bit_length() - 1, T=T, F=F, C=C,
+    return Plan(model=export, config=config, P=P, lg_p=P.bit_length() - 1, T=T, F=F, C=C,
                 wbits=wbits, lane_bits=lane_bits, dbits=dbits, act_bits=act_bits, acc_bits=acc,
                 rq_bits=rq_bits, aux_bits=aux_bits, shift_min=min(shifts_all),
                 shift_max=max(shifts_all), add_shift_min=min(add_shifts),

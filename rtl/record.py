@@ -4,6 +4,8 @@ Shared by the RTL (which emits it), the cocotb monitor and the host driver (whic
 """
 from __future__ import annotations
 
+from sparknet_hw.quant.export_types import ExportLike, as_export
+
 N_CLASSES = 12
 N_GATES = 32
 # the MAC totals are not separate counters: the record decoder sums the PE layers' counters
@@ -14,17 +16,17 @@ LAYER_FIELDS = ("cycles", "issued", "gated")
 CLASSIFIER_FIELDS = ("cycles",)
 
 
-def layer_names(model: dict) -> list[str]:
+def layer_names(model: ExportLike) -> list[str]:
     """Hardware schedule order of the layers whose counters the record carries."""
     names = []
-    for i, block in enumerate(model["blocks"], start=1):
+    for i, block in enumerate(as_export(model).blocks, start=1):
         names += [f"block{i}.dw", f"block{i}.pw"]
-        if block.get("res") is not None:
+        if block.has_res:
             names.append(f"block{i}.res")
     return names + ["head", "classifier"]
 
 
-def record_fields(model: dict) -> list[str]:
+def record_fields(model: ExportLike) -> list[str]:
     fields = [f"logit{k}" for k in range(N_CLASSES)] + ["class"]
     fields += [f"gate_count{f}" for f in range(N_GATES)]
     fields += list(COUNTER_FIELDS)
@@ -38,7 +40,8 @@ def to_signed32(word: int) -> int:
     return word - (1 << 32) if word & 0x80000000 else word
 
 
-def decode_record(model: dict, words: list[int]) -> dict:
+def decode_record(model: ExportLike, words: list[int]) -> dict:
+    model = as_export(model)
     fields = record_fields(model)
     if len(words) != len(fields):
         raise ValueError(f"result record has {len(words)} words, expected {len(fields)}")
@@ -47,7 +50,7 @@ def decode_record(model: dict, words: list[int]) -> dict:
     busy = rec["classifier.cycles"]
     adds = N_CLASSES * busy
     classifier = {"cycles": busy, "issued": adds,
-                  "gated": N_CLASSES * N_GATES * int(model["frames"]) - adds}
+                  "gated": N_CLASSES * N_GATES * model.frames - adds}
     return {
         "macs_issued": sum(rec[f"{name}.issued"] for name in pe_layers),
         "macs_gated": sum(rec[f"{name}.gated"] for name in pe_layers),

@@ -22,6 +22,10 @@ runs once per tile of P frames, at steps s = 0 mod P: for each channel c (g hold
 set bits of a register of the non-zero inputs of frames s-K/2 .. s+P-1+K/2, one broadcast
 input per op (lane j computes frame s+j). Steps inside a tile have only their 1x1 work; d
 lives in banks by tile parity with per-frame masks (`tmask`).
+
+Parts: SegmentWalker (rtl/seg_walk.py) walks a 1x1 segment's channels, SkipWindows
+(rtl/skip_windows.py) holds the depthwise skip windows, SkipCounter (rtl/skip_count.py)
+reports the skipped products; this file keeps the FSM over passes, steps and phases.
 """
 from __future__ import annotations
 
@@ -30,7 +34,10 @@ from amaranth.lib import data, enum, wiring
 from amaranth.lib.wiring import In, Out
 
 from .config import Plan
-from .util import lowest_set, mul_const, popcount
+from .seg_walk import Segment, SegmentWalker
+from .skip_count import SkipCounter
+from .skip_windows import SkipWindows
+from .util import lowest_set
 
 
 
@@ -40,14 +47,6 @@ class OpKind(enum.Enum, shape=2):
     PW = 1       # pointwise 1x1 product (one broadcast activation)
     RES = 2      # residual 1x1 product
     HEAD = 3     # head 1x1 product (accumulators go to the gate unit)
-
-
-class Segment(enum.Enum, shape=2):
-    """Where a 1x1 segment's channel mask comes from."""
-    PW = 0       # the d mask of the frame the 1x1 work is on
-    RES = 1      # the block input's mask (residual; also the head frame's input)
-    HEAD = 2     # the head frame's input mask, kept from the frame's first group
-    PW_NEXT = 3  # frame-parallel pass: the d mask of the next step's frame
 
 
 class Phase(enum.Enum, shape=3):
@@ -147,86 +146,44 @@ class Sequencer(wiring.Component):
         k = Signal(range(max(p.window for p in plan.passes) + 1))
         og = Signal(range(max(p.n_og for p in plan.passes) + 1))
         sub = Signal()
-        # 1x1 segment walk: the current channel is a register (cur_c, cur_valid: the segment
-        # has one) and rem holds the channels after it, so finding the next set bit is not
-        # on the path from the sequencer to the memory addresses
-        rem = Signal(W)
-        cur_c = Signal(range(max(W, 2)))
-        cur_valid = Signal()
-        first = Signal()
+        # the 1x1 segment walk (rtl/seg_walk.py): the current channel and the rest
+        m.submodules.walk = walk = SegmentWalker(W, C, fdw)
+        first, last_in_seg = walk.first, walk.last
         amask_cur = Signal(W)
 
         n_pass, n_s = Signal.like(pass_), Signal.like(s)
         n_phase = Signal(Phase)
         n_g, n_k, n_og, n_sub = Signal.like(g), Signal.like(k), Signal.like(og), Signal.like(sub)
-        n_rem, n_first, n_amask = Signal.like(rem), Signal.like(first), Signal.like(amask_cur)
-        n_cur_c, n_cur_valid = Signal.like(cur_c), Signal()
-        m.d.comb += [n_cur_c.eq(cur_c), n_cur_valid.eq(cur_valid)]
-        m.d.sync += [cur_c.eq(n_cur_c), cur_valid.eq(n_cur_valid)]
+        n_amask = Signal.like(amask_cur)
         n_running, n_done = Signal(), Signal()
         m.d.comb += [n_pass.eq(pass_), n_s.eq(s), n_phase.eq(phase), n_g.eq(g), n_k.eq(k),
-                     n_og.eq(og), n_sub.eq(sub), n_rem.eq(rem), n_first.eq(first),
+                     n_og.eq(og), n_sub.eq(sub),
                      n_amask.eq(amask_cur), n_running.eq(running), n_done.eq(done)]
         m.d.sync += [pass_.eq(n_pass), s.eq(n_s), phase.eq(n_phase), g.eq(n_g), k.eq(n_k),
-                     og.eq(n_og), sub.eq(n_sub), rem.eq(n_rem), first.eq(n_first),
+                     og.eq(n_og), sub.eq(n_sub),
                      amask_cur.eq(n_amask), running.eq(n_running), done.eq(n_done)]
 
         K, h = A_K[pass_], A_H[pass_]
         is_head = A_HEAD[pass_]
-        # depthwise zero skipping: per lane group, a window of "word non-zero" bits for the
-        # frames s-h .. s+h, shifted once per step from the mask memories' second read port
-        G = max(p.gin for p in plan.passes)
+        # depthwise zero skipping: the windows of frames around s (rtl/skip_windows.py)
         KM = max(p.kernel for p in plan.passes)
         LM = max(p.window for p in plan.passes)       # >= KM: the walk registers hold either
-        # a group's window needs only the largest kernel of the passes that have the group:
-        # block 1 (32 input channels, K = 11) has many groups, the wide kernels have C/P
-        wbits = [max([p.kernel for p in plan.passes if not p.is_head and p.gin > i] + [1])
-                 for i in range(G)]
-        win = [Signal(wbits[i], name=f"win{i}") for i in range(G)]
-        n_win = [Signal(wbits[i], name=f"n_win{i}") for i in range(G)]
         drem, n_drem = Signal(LM), Signal(LM)
         dfirst, n_dfirst = Signal(), Signal()
         since = [Signal(range(D_LAT + 1), name=f"since{b}", init=D_LAT) for b in range(2)]
-        for i in range(G):
-            m.d.comb += n_win[i].eq(win[i])
-            m.d.sync += win[i].eq(n_win[i])
         m.d.comb += [n_drem.eq(drem), n_dfirst.eq(dfirst)]
         m.d.sync += [drem.eq(n_drem), dfirst.eq(n_dfirst)]
-        dwm = Signal(W)
-        m.d.comb += dwm.eq(Mux(A_ISB[pass_], self.dwmask_b, self.dwmask_x))
-        dw_ok = Signal()                 # the frame read for the window exists (< T)
-        m.d.sync += dw_ok.eq(self.dwmask_addr < T)
-        km1 = Signal(range(KM))
-        m.d.comb += km1.eq(K - 1)
-        shifted = []
-        for i in range(G):
-            bit = Signal(name=f"nzword{i}")
-            m.d.comb += bit.eq(dw_ok & (dwm[i * P:(i + 1) * P] != 0))
-            sh = Signal(wbits[i], name=f"win_shifted{i}")
-            m.d.comb += sh.eq((win[i] >> 1) | (bit.as_unsigned() << km1)[:wbits[i]])
-            shifted.append(sh)
-        win_arr = Array(win)
-        # frame-parallel windows: per channel, the non-zero bits of frames s-K/2 .. s+P-1+K/2,
-        # shifted once per step (so a tile start finds its whole window)
-        fwin = [Signal(LM, name=f"fwin{c}") for c in range(C if fdw else 0)]
-        n_fwin = [Signal(LM, name=f"n_fwin{c}") for c in range(len(fwin))]
-        fshifted = []
-        lm1 = Signal(range(LM))
-        m.d.comb += lm1.eq(Array([Const(p.window - 1) for p in passes])[pass_])
-        for c in range(len(fwin)):
-            m.d.comb += n_fwin[c].eq(fwin[c])
-            m.d.sync += fwin[c].eq(n_fwin[c])
-            sh = Signal(LM, name=f"fwin_shifted{c}")
-            m.d.comb += sh.eq((fwin[c] >> 1) | ((dw_ok & dwm[c]).as_unsigned() << lm1)[:LM])
-            fshifted.append(sh)
-        fwin_arr = Array(fwin) if fwin else None
+        if dskip or fdw:
+            m.submodules.windows = wins = SkipWindows(plan, self.dwmask_addr.shape())
+            m.d.comb += [wins.word.eq(Mux(A_ISB[pass_], self.dwmask_b, self.dwmask_x)),
+                         wins.addr.eq(self.dwmask_addr), wins.km1.eq(K - 1),
+                         wins.lm1.eq(Array([Const(p.window - 1) for p in passes])[pass_])]
+            win_arr = Array(wins.win[i] for i in range(len(wins.win)))
+            fwin_arr = Array(wins.fwin[c] for c in range(len(wins.fwin))) if fdw else None
 
         def shift_windows():
-            if dskip:
-                for i in range(G):
-                    m.d.comb += n_win[i].eq(shifted[i])
-            for c in range(len(fwin)):
-                m.d.comb += n_fwin[c].eq(fshifted[c])
+            if dskip or fdw:
+                m.d.comb += wins.shift.eq(1)
 
         def taps_mask(sv):
             lo = Signal(range(KM + 1))
@@ -322,14 +279,12 @@ class Sequencer(wiring.Component):
             m.d.comb += [pw_mask.eq(A_CINMASK[pass_]), res_mask.eq(cmask),
                          head_mask.eq(cmask)]
 
-        # the next state starts a 1x1 segment over the mask of source seg_src; each source's
-        # first channel is found in parallel, so the choice of source (which depends on the
-        # op walk) is not in front of a lowest-set-bit search (the iCE40's longest path)
-        seg_go = Signal()
-        seg_src = Signal(Segment)
+        # the next state starts a 1x1 segment over the mask of source src
+        m.d.comb += [walk.pw.eq(pw_mask), walk.res.eq(res_mask), walk.head.eq(head_mask),
+                     walk.pw_next.eq(pw_mask_next)]
 
         def seg_start(src):
-            m.d.comb += [seg_go.eq(1), seg_src.eq(src)]
+            m.d.comb += [walk.go.eq(1), walk.src.eq(src)]
 
         s_inc = Signal.like(s)
         m.d.comb += s_inc.eq(s + 1)
@@ -378,11 +333,6 @@ class Sequencer(wiring.Component):
 
         # the op of this cycle
         op = self.op
-        _, rem_idx = lowest_set(rem)
-        rem_next = Signal(W)
-        m.d.comb += rem_next.eq(rem & (rem - 1))
-        last_in_seg = Signal()
-        m.d.comb += last_in_seg.eq(rem == 0)
         one_layer = Signal.like(op.layer)
         m.d.comb += one_layer.eq(Mux(is_head, A_LPW[pass_], Mux(sub, A_LRES[pass_], A_LPW[pass_])))
         stall = Signal()
@@ -405,8 +355,8 @@ class Sequencer(wiring.Component):
         with m.Else():
             m.d.comb += [op.layer.eq(one_layer),
                          op.kind.eq(Mux(is_head, OpKind.HEAD, Mux(sub, OpKind.RES, OpKind.PW))),
-                         op.mac.eq(cur_valid), op.clear.eq(first), op.emit.eq(last_in_seg),
-                         op.grp.eq(og), op.c.eq(cur_c), op.t.eq(s - 1), op.u.eq(s - 1),
+                         op.mac.eq(walk.valid), op.clear.eq(first), op.emit.eq(last_in_seg),
+                         op.grp.eq(og), op.c.eq(walk.c), op.t.eq(s - 1), op.u.eq(s - 1),
                          op.bank.eq(prev_bank)]
         m.d.comb += self.head_frame_start.eq(issue & is_head & (og == 0) & first)
 
@@ -414,51 +364,16 @@ class Sequencer(wiring.Component):
         m.d.comb += [self.cyc_valid.eq(running & (phase != Phase.DONE)),
                      self.cyc_layer.eq(Mux((phase == Phase.DW) | (phase == Phase.PRE), A_LDW[pass_],
                                            one_layer))]
-        if skip:
-            zeros = Signal(range(W + 1))
-            seg_cin = Mux(is_head | sub, C, Array([Const(p.c_in) for p in passes])[pass_])
-            m.d.comb += zeros.eq(seg_cin - popcount(rem) - cur_valid)
-            last_grp = og == A_NOG[pass_]
-            lastv_c = C - (-(-C // P) - 1) * P
-            lastv_f = plan.F - (-(-plan.F // P) - 1) * P
-            lastv = Mux(is_head, mul_const(zeros, lastv_f), mul_const(zeros, lastv_c))
-            with m.If(issue & (phase == Phase.ONE) & first):
-                m.d.comb += self.skip_gated.eq(Mux(last_grp, lastv, zeros << plan.lg_p))
-        if dskip:
-            dzeros = Signal(range(KM + 1))
-            m.d.comb += dzeros.eq(popcount(vt) - popcount(drem))
-            d_last = Array([Const(p.gin - 1) for p in passes])[pass_] == g
-            d_lastv = Array([mul_const(dzeros, p.c_in - (p.gin - 1) * P) for p in passes])[pass_]
-            with m.If(issue & (phase == Phase.DW) & dfirst):
-                m.d.comb += self.skip_gated.eq(Mux(d_last, d_lastv, dzeros << plan.lg_p))
-        if fdw:
-            # a frame-parallel channel's skipped products: the tile's real products minus
-            # those of its non-zero inputs (input at offset r: one per lane whose output
-            # frame is in the tile and in reach of tap r - lane)
-            nt = -(-T // P)
-            n_last = T - (nt - 1) * P
-
-            def cover(p, r, lanes):
-                return sum(1 for j in range(lanes) if 0 <= r - j < p.kernel) if p.frames else 0
-
-            def tile_real(p, i):
-                if not p.frames:
-                    return 0
-                h_ = p.half
-                return sum(min(p.kernel - 1, T - 1 - t + h_) - max(0, h_ - t) + 1
-                           for t in range(i * P, min(i * P + P, T)))
-
-            last_tile = Signal()
-            m.d.comb += last_tile.eq(s + P > T)
-            wsum = 0
-            for r in range(LM):
-                wr = Mux(last_tile, Array([Const(cover(p, r, n_last)) for p in passes])[pass_],
-                         Array([Const(cover(p, r, P)) for p in passes])[pass_])
-                wsum = wsum + Mux(drem[r], wr, 0)
-            real_tile = Array([Array([Const(tile_real(p, i)) for i in range(nt)])
-                               for p in passes])[pass_][s >> lg_p]
-            with m.If(issue & (phase == Phase.DW) & dfirst & fr):
-                m.d.comb += self.skip_gated.eq(real_tile - wsum)
+        # the skipped products of a segment or depthwise walk, in its first op
+        m.submodules.skips = skips = SkipCounter(plan, pass_.shape(), s.shape(), g.shape(),
+                                                 og.shape())
+        m.d.comb += [skips.pass_.eq(pass_), skips.head.eq(is_head), skips.frames.eq(fr),
+                     skips.s.eq(s), skips.g.eq(g), skips.og.eq(og), skips.sub.eq(sub),
+                     skips.rem.eq(walk.rem), skips.cur_valid.eq(walk.valid), skips.vt.eq(vt),
+                     skips.drem.eq(drem),
+                     skips.one_first.eq(issue & (phase == Phase.ONE) & first),
+                     skips.dw_first.eq(issue & (phase == Phase.DW) & dfirst),
+                     self.skip_gated.eq(skips.gated)]
 
         for b in range(2):
             with m.If(issue & (phase == Phase.DW) & op.emit & (dw_bank == b)):
@@ -474,11 +389,8 @@ class Sequencer(wiring.Component):
         def start_pass_dw(first_pass):
             """Enter the depthwise of step 0 of a block pass (via the window preload)."""
             if dskip:
-                m.d.comb += [n_phase.eq(Phase.PRE), n_k.eq(0), self.dwmask_addr.eq(0)]
-                for i in range(G):
-                    m.d.comb += n_win[i].eq(0)
-                for c in range(len(fwin)):
-                    m.d.comb += n_fwin[c].eq(0)
+                m.d.comb += [n_phase.eq(Phase.PRE), n_k.eq(0), self.dwmask_addr.eq(0),
+                             wins.clear.eq(1)]
             else:
                 m.d.comb += [n_phase.eq(Phase.DW), n_k.eq(first_pass.half if first_pass else
                                                        A_H[pass_ + 1])]
@@ -489,10 +401,10 @@ class Sequencer(wiring.Component):
             m.d.comb += [n_phase.eq(Phase.DW), n_g.eq(0)]
             if dskip:
                 taps = vt_next_step if next_step else vt
-                m.d.comb += [n_drem.eq(shifted[0] & taps), n_dfirst.eq(1)]
+                m.d.comb += [n_drem.eq(wins.win0_next & taps), n_dfirst.eq(1)]
                 if fdw:
                     with m.If(fr):
-                        m.d.comb += n_drem.eq(fshifted[0])
+                        m.d.comb += n_drem.eq(wins.fwin0_next)
             else:
                 m.d.comb += n_k.eq(klo_next_step if next_step else klo)
 
@@ -540,8 +452,7 @@ class Sequencer(wiring.Component):
                 m.d.comb += [n_k.eq(k + 1), self.dwmask_addr.eq(k + 1)]
         with m.Elif(issue & (phase == Phase.ONE)):
             with m.If(~last_in_seg):
-                m.d.comb += [n_rem.eq(rem_next), n_cur_c.eq(rem_idx), n_cur_valid.eq(1),
-                             n_first.eq(0)]
+                m.d.comb += walk.advance.eq(1)
             with m.Elif(~is_head & A_RES[pass_] & ~sub):
                 m.d.comb += n_sub.eq(1)
                 seg_start(Segment.RES)
@@ -558,23 +469,6 @@ class Sequencer(wiring.Component):
                 m.d.comb += [n_phase.eq(Phase.ONE), n_og.eq(0), n_sub.eq(0)]
                 seg_start(Segment.PW)
 
-        # one lowest-set-bit search for every place a segment starts
-        def walk_start(mask, width):
-            v = Signal(width)
-            m.d.comb += v.eq(mask[:width])
-            _, idx = lowest_set(v)
-            return idx, v & (v - 1), v != 0
-
-        sources = {Segment.PW: walk_start(pw_mask, W), Segment.RES: walk_start(res_mask, C),
-                   Segment.HEAD: walk_start(head_mask, C)}
-        if fdw:
-            sources[Segment.PW_NEXT] = walk_start(pw_mask_next, W)
-        with m.If(seg_go):
-            m.d.comb += n_first.eq(1)
-            with m.Switch(seg_src):
-                for src, (idx, rest, nonzero) in sources.items():
-                    with m.Case(src):
-                        m.d.comb += [n_rem.eq(rest), n_cur_c.eq(idx), n_cur_valid.eq(nonzero)]
         if not dskip:
             m.d.comb += self.mask_addr.eq(maddr_stay)
         m.d.comb += [self.busy.eq(running), self.done.eq(done)]

@@ -43,6 +43,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from sparknet_hw.quant import golden
+from sparknet_hw.quant.export_types import Block, ExportLike, as_export
 from sparknet_hw.rtl.config import HwConfig, Pass, Plan, build_plan, real_macs
 from sparknet_hw.rtl.record import LAYER_FIELDS, N_CLASSES, layer_names, record_fields
 from sparknet_hw.rtl.sequencer import D_LAT
@@ -84,17 +85,17 @@ class BlockActivity:
     word_nz: np.ndarray    # bool [gin, T]: P-lane words of the input with a non-zero lane
 
 
-def _pad_value(block: dict) -> int:
+def _pad_value(block: Block) -> int:
     """What a padding lane (channel >= C of a P-lane word) of a block's output holds: its
     weights and bias are zero, so the accumulator is 0, then requantized and clamped."""
-    pw = block["pw"]
+    pw = block.pw
     zero = np.zeros(1, dtype=np.int64)
-    p = golden.requant(zero, pw["shift"], pw["lo"], pw["hi"])
-    if block.get("res") is None:
+    p = golden.requant(zero, pw.shift, pw.lo, pw.hi)
+    if not block.has_res:
         return int(p[0])
-    res, add = block["res"], block["add"]
-    r = golden.requant(zero, res["shift"], res["lo"], res["hi"])
-    return int(golden.requant(p + r, add["shift"], add["lo"], add["hi"])[0])
+    res, add = block.res, block.add
+    r = golden.requant(zero, res.shift, res.lo, res.hi)
+    return int(golden.requant(p + r, add.shift, add.lo, add.hi)[0])
 
 
 def _word_nz(nz: np.ndarray, P: int, pad_nz: bool) -> np.ndarray:
@@ -107,12 +108,14 @@ def _word_nz(nz: np.ndarray, P: int, pad_nz: bool) -> np.ndarray:
     return padded.reshape(groups, P, T).any(axis=1)
 
 
-def activity(model: dict, plan: Plan, clip: np.ndarray) -> tuple[dict, list[BlockActivity]]:
+def activity(model: ExportLike, plan: Plan,
+             clip: np.ndarray) -> tuple[dict, list[BlockActivity]]:
     """Golden run of the clip and the per-pass non-zero patterns."""
+    model = as_export(model)
     out = golden.run(model, clip)
     blocks = []
     a, pad_nz = out["input"], False          # the 32 features fill their words (F % P == 0)
-    for i, block in enumerate(model["blocks"], start=1):
+    for i, block in enumerate(model.blocks, start=1):
         a_nz = a != 0
         blocks.append(BlockActivity(a_nz, out[f"block{i}.dw"] != 0,
                                     _word_nz(a_nz, plan.P, pad_nz)))
@@ -228,7 +231,7 @@ def _head_and_classifier(plan: Plan, y_nz: np.ndarray, gate: np.ndarray, start: 
 
 # ------------------------------------------------------------------ the prediction
 
-def predict(model: dict, config: HwConfig | None, clip: np.ndarray) -> dict:
+def predict(model: ExportLike, config: HwConfig | None, clip: np.ndarray) -> dict:
     """The hardware counters of one inference of `clip` (int [32, T]).
 
     Returns {"cycles", "frames_skipped", "macs_issued", "macs_gated",
@@ -236,6 +239,7 @@ def predict(model: dict, config: HwConfig | None, clip: np.ndarray) -> dict:
              rtl.record.layer_names(model) (the classifier's issued/gated are column adds),
              "timeline": {...}} -- the same keys as decode_record's counters, plus a timeline
     of where the cycles went (not hardware counters: for reports and `cycle_budget`)."""
+    model = as_export(model)
     plan = build_plan(model, config or HwConfig())
     clip = np.asarray(clip)
     out, acts = activity(model, plan, clip)
@@ -277,7 +281,7 @@ def predict(model: dict, config: HwConfig | None, clip: np.ndarray) -> dict:
     }
 
 
-def predict_dense(model: dict, config: HwConfig | None, clip: np.ndarray) -> dict:
+def predict_dense(model: ExportLike, config: HwConfig | None, clip: np.ndarray) -> dict:
     """The same clip without zero skipping (zeros only gated): the dense baseline."""
     return predict(model, (config or HwConfig()).with_skip("off"), clip)
 

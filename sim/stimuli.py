@@ -5,6 +5,10 @@ would hide datapath errors; `balanced_export` re-centres the biases on calibrati
 so that about half of every layer's outputs are non-zero and the gates open part of the
 time. `gated_export(..., "closed"/"open")` forces every gate shut (all frames skipped by the
 classifier) or open, for any input, from the worst-case head ranges.
+
+The exports are built and tuned as dicts (the JSON document: their biases and shifts are
+edited in place, then `annotate_acc_bits` recomputes the widths); the consumers convert
+them to the typed `Export` (quant/export_types.py) when they read them.
 """
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ import numpy as np
 
 from sparknet_hw.quant import golden
 from sparknet_hw.quant.accumulators import annotate_acc_bits, dot_range
+from sparknet_hw.quant.export_types import ExportLike, as_export
 from sparknet_hw.quant.random_export import random_export
 
 
@@ -123,9 +128,10 @@ def stress_export(C: int, seed: int, frames: int = 32, weight_bits: int = 8,
     return annotate_acc_bits(model)
 
 
-def random_clips(model: dict, n: int, rng, kind: str = "uniform") -> np.ndarray:
-    F, T = model["features"], model["frames"]
-    lo, hi = int(model["input"]["lo"]), int(model["input"]["hi"])
+def random_clips(model: ExportLike, n: int, rng, kind: str = "uniform") -> np.ndarray:
+    export = as_export(model)
+    F, T = export.features, export.frames
+    lo, hi = export.input.lo, export.input.hi
     if kind == "uniform":
         return rng.integers(lo, hi + 1, size=(n, F, T))
     if kind == "zeros":

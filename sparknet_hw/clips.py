@@ -176,7 +176,9 @@ def load_features(source, model: dict | None = None) -> np.ndarray:
     else:
         x, where = np.asarray(source)[None], None
     if model is not None:
-        shape = (model["features"], model["frames"])
+        from .quant.export_types import as_export
+        model = as_export(model)            # converted once for the checks below
+        shape = (model.features, model.frames)
     else:
         from .features import N_FRAMES, N_MFCC
         shape = (N_MFCC, N_FRAMES)
