@@ -62,6 +62,22 @@ def _put(d: dict, key: str, value) -> None:
         d[key] = list(value) if isinstance(value, tuple) else value
 
 
+class _Weights:
+    """`w`: the weights as a read-only int64 array, made once (for the arithmetic)."""
+
+    @cached_property
+    def w(self) -> np.ndarray:
+        return _array(self.weight)
+
+
+class _WeightsBias(_Weights):
+    """`w` and `b`: weights and biases as read-only int64 arrays."""
+
+    @cached_property
+    def b(self) -> np.ndarray:
+        return _array(self.bias)
+
+
 @dataclass(frozen=True)
 class InputFormat:
     """x0[f, t] = clamp(round_half_even(x[f, t] * 2**frac[f]), lo, hi)."""
@@ -82,7 +98,7 @@ class InputFormat:
 
 
 @dataclass(frozen=True)
-class DepthwiseLayer:
+class DepthwiseLayer(_Weights):
     """d[c, t] = requant(sum_k weight[c][k] * a[c, t+k-K//2], shift[c], lo, hi)."""
     weight: Matrix            # [c_in][K]
     shift: Ints               # [c_in], per channel
@@ -90,10 +106,6 @@ class DepthwiseLayer:
     hi: int
     acc_bits: int
     weight_frac: Ints | None = None     # informational
-
-    @cached_property
-    def w(self) -> np.ndarray:
-        return _array(self.weight)
 
     @cached_property
     def s(self) -> np.ndarray:
@@ -113,7 +125,7 @@ class DepthwiseLayer:
 
 
 @dataclass(frozen=True)
-class DenseLayer:
+class DenseLayer(_WeightsBias):
     """A 1x1 layer (pointwise or residual): requant(weight @ a + bias, shift, lo, hi)."""
     weight: Matrix            # [c_out][c_in]
     bias: Ints                # [c_out]
@@ -122,14 +134,6 @@ class DenseLayer:
     hi: int
     acc_bits: int
     weight_frac: int | None = None      # informational
-
-    @cached_property
-    def w(self) -> np.ndarray:
-        return _array(self.weight)
-
-    @cached_property
-    def b(self) -> np.ndarray:
-        return _array(self.bias)
 
     @classmethod
     def from_dict(cls, d: dict) -> "DenseLayer":
@@ -205,20 +209,12 @@ class Block:
 
 
 @dataclass(frozen=True)
-class Head:
+class Head(_WeightsBias):
     """head_acc = weight @ y4 + bias; the gate is head_acc > 0."""
     weight: Matrix            # [features][C]
     bias: Ints                # [features]
     acc_bits: int
     acc_frac: int | None = None         # informational
-
-    @cached_property
-    def w(self) -> np.ndarray:
-        return _array(self.weight)
-
-    @cached_property
-    def b(self) -> np.ndarray:
-        return _array(self.bias)
 
     @classmethod
     def from_dict(cls, d: dict) -> "Head":
@@ -233,20 +229,12 @@ class Head:
 
 
 @dataclass(frozen=True)
-class Classifier:
+class Classifier(_WeightsBias):
     """logits = weight @ gate_counts + bias."""
     weight: Matrix            # [classes][features]
     bias: Ints                # [classes]
     acc_bits: int
     out_frac: int | None = None         # logit = int * 2**-out_frac
-
-    @cached_property
-    def w(self) -> np.ndarray:
-        return _array(self.weight)
-
-    @cached_property
-    def b(self) -> np.ndarray:
-        return _array(self.bias)
 
     @classmethod
     def from_dict(cls, d: dict) -> "Classifier":

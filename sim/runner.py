@@ -201,15 +201,16 @@ def build(verilog: str, simulator: str, waves: bool = False) -> Path:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if stamp.exists():
             return bdir
-        _build_locked(verilog, simulator, waves, bdir, stamp)
+        _build_locked(source, simulator, waves, bdir, stamp)
     prune_cache(bdir.parent)
     return bdir
 
 
-def _build_locked(verilog: str, simulator: str, waves: bool, bdir: Path, stamp: Path) -> Path:
+def _build_locked(source: str, simulator: str, waves: bool, bdir: Path, stamp: Path) -> Path:
+    """source: the Verilog as this simulator compiles it (icarus_fixup / expose_progress)."""
     from cocotb_tools.runner import get_runner
     src = bdir / f"{TOP_NAME}.v"
-    src.write_text(icarus_fixup(verilog) if simulator == "icarus" else expose_progress(verilog))
+    src.write_text(source)
     runner = get_runner(simulator)
     kwargs = dict(sources=[src], hdl_toplevel=TOP_NAME, build_dir=bdir, waves=waves,
                   always=True, log_file=bdir / "build.log")
