@@ -84,6 +84,9 @@ def sparsity_loss(mu):
     return torch.distributions.Normal(0.0, 1.0).cdf((mu + 0.5) / GATE_NOISE_STD).mean()
 
 
-def sparknet_loss(logits, mu, target, ce_weight: float = 100.0, sparse_weight: float = 1.0):
+CE_WEIGHT = 100.0  # the authors' weight of the cross-entropy against the sparsity term
+
+
+def sparknet_loss(logits, mu, target, ce_weight: float = CE_WEIGHT, sparse_weight: float = 1.0):
     ce = nn.functional.cross_entropy(logits, target)
     return ce_weight * ce + sparse_weight * sparsity_loss(mu), ce

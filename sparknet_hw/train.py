@@ -10,7 +10,7 @@ from .progress import progress_bar
 
 from .checkpoint import save_checkpoint
 from .data.speech_commands import HOLDOUT_PERCENT
-from .model import SparkNet, check_width, sparknet_loss
+from .model import CE_WEIGHT, SparkNet, check_width, sparknet_loss
 from .schedule import poly_hold_decay
 
 
@@ -34,6 +34,10 @@ class Recipe:
     balance: bool = False            # draw every class equally often
     p_zero_silence: float = 0.1      # `_silence_` clips replaced by digital silence
     speaker_fraction: float = 1.0    # real training speakers kept (the learning curve)
+    ema: float = 0.0                 # decay of the weight average kept and saved; 0: none
+    teacher: str | None = None       # float checkpoint of a wider model to distil from
+    distill_weight: float = 0.5      # share of the distillation term in the loss
+    distill_temperature: float = 4.0
 
     @classmethod
     def real_speech(cls, **overrides) -> "Recipe":
@@ -171,6 +175,9 @@ def train(C: int, data_roots, out, recipe: Recipe = Recipe(), progress: bool = T
         f"({time.time() - t0:.1f} s)")
 
     model = SparkNet(C)
+    from .distill import Teacher, WeightAverage
+    average = WeightAverage(model, recipe.ema) if recipe.ema else None
+    teacher = None
     opt = torch.optim.SGD(model.parameters(), lr=recipe.lr, momentum=recipe.momentum,
                           weight_decay=recipe.weight_decay)
     steps_per_epoch = (len(labels) + recipe.batch_size - 1) // recipe.batch_size
@@ -181,6 +188,11 @@ def train(C: int, data_roots, out, recipe: Recipe = Recipe(), progress: bool = T
     sources = {"train": train_set.describe(), "validation": val_set.describe()}
     validation_speakers = {name: val_set.speakers(i) for i, name in enumerate(val_set.names)
                            if sources["validation"][i]["mode"] == "speakers"}
+    if recipe.teacher:
+        teacher = Teacher(recipe.teacher, validation_speakers, recipe.distill_temperature,
+                          recipe.distill_weight)
+        log(f"teacher: {recipe.teacher} (C={teacher.C}), distillation weight "
+            f"{recipe.distill_weight:g} at temperature {recipe.distill_temperature:g}")
     bar = progress_bar(total=total_steps, desc=f"train C={C}", unit="batch",
                        disable=not progress)
     for epoch in range(1, recipe.epochs + 1):
@@ -195,17 +207,22 @@ def train(C: int, data_roots, out, recipe: Recipe = Recipe(), progress: bool = T
                 group["lr"] = poly_hold_decay(step, total_steps, recipe.lr)
             logits, mu = model(x)
             loss, ce = sparknet_loss(logits, mu, labels[idx])
+            if teacher is not None:
+                loss = loss + CE_WEIGHT * (teacher.loss(logits, x, ce) - ce)
             opt.zero_grad()
             loss.backward()
             opt.step()
+            if average is not None:
+                average.update(model)
             ce_sum += float(ce.detach()) * len(idx)
             seen += len(idx)
             step += 1
             bar.update(1)
-        val = evaluate_features(model, val_x, val_y)
+        kept = model if average is None else average.model  # the weights a checkpoint holds
+        val = evaluate_features(kept, val_x, val_y)
         by_source = per_source_accuracy(val_set, val.pop("predictions"))
         val.pop("predictions_hard")
-        selection = _selection_loss(model, val, val_x, val_y, real_mask)
+        selection = _selection_loss(kept, val, val_x, val_y, real_mask)
         row = {"epoch": epoch, "train_ce": ce_sum / seen, **val, "selection_loss": selection,
                "per_source": by_source}
         history.append({k: v for k, v in row.items() if k != "per_source"}
@@ -215,7 +232,7 @@ def train(C: int, data_roots, out, recipe: Recipe = Recipe(), progress: bool = T
                             if r["accuracy"] is not None}})
         if selection < best["selection_loss"]:
             best = row
-            save_checkpoint(out, "float", C, model.state_dict(),
+            save_checkpoint(out, "float", C, kept.state_dict(),
                             recipe=asdict(recipe), epoch=epoch, sources=sources,
                             validation_speakers=validation_speakers,
                             data=[str(r) for r in train_set.roots], commit=commit,

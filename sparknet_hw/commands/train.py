@@ -40,6 +40,16 @@ def register(sub) -> None:
     p.add_argument("--speed", type=float, default=None,
                    help="speed perturbation 1 +- SPEED on half the clips, 0 for none "
                         "(overrides the recipe)")
+    p.add_argument("--ema", type=float, default=None, metavar="DECAY",
+                   help="keep and save an exponential moving average of the weights with this "
+                        "decay per batch (e.g. 0.999; overrides the recipe)")
+    p.add_argument("--teacher", type=Path, default=None, metavar="CKPT",
+                   help="float checkpoint of a trained SparkNet to distil from (it must have "
+                        "been trained with the same data folders, holdout and seed)")
+    p.add_argument("--distill-weight", type=float, default=None,
+                   help="share of the distillation term in the loss (default 0.5)")
+    p.add_argument("--distill-temperature", type=float, default=None,
+                   help="softmax temperature of the distillation term (default 4)")
     p.add_argument("--speaker-fraction", type=float, default=1.0,
                    help="keep this fraction of the real training speakers of each folder split "
                         "by speaker (a fixed, nested subset; for learning curves; default 1)")
@@ -98,7 +108,14 @@ def run(args) -> int:
                         f"any --data folder")
     from ..train import PRESETS
     overrides = {k: v for k, v in (("balance", args.balance), ("spec_augment", args.spec_augment),
-                                   ("p_background", args.p_background)) if v is not None}
+                                   ("p_background", args.p_background), ("ema", args.ema),
+                                   ("distill_weight", args.distill_weight),
+                                   ("distill_temperature", args.distill_temperature))
+                 if v is not None}
+    if args.teacher is not None:
+        overrides["teacher"] = str(args.teacher)
+    elif args.distill_weight is not None or args.distill_temperature is not None:
+        raise UserError("--distill-weight and --distill-temperature need --teacher CKPT")
     if args.speed is not None:
         if not 0 <= args.speed < 0.5:
             raise UserError("--speed is a relative change: 0 <= speed < 0.5")
