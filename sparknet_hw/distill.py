@@ -62,6 +62,10 @@ class Teacher:
                             f"--holdout and --seed, or the student learns the held-out speakers")
         self.path = Path(path)
         self.C = payload["C"]
+        self.provenance = {"path": str(path), "sha256": _sha256(path), "C": payload["C"],
+                           "commit": payload["meta"].get("commit"),
+                           "epoch": payload["meta"].get("epoch"),
+                           "recipe": payload["meta"].get("recipe")}
         self.model = load_float_model(payload, path).eval()
         for p in self.model.parameters():
             p.requires_grad_(False)
@@ -77,6 +81,11 @@ class Teacher:
                                   nn.functional.log_softmax(target / t, dim=1),
                                   log_target=True, reduction="batchmean") * t * t
         return (1 - self.weight) * ce + self.weight * kd
+
+
+def _sha256(path) -> str:
+    import hashlib
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def _as_sets(speakers: dict) -> dict:

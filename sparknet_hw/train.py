@@ -236,7 +236,8 @@ def train(C: int, data_roots, out, recipe: Recipe = Recipe(), progress: bool = T
                             recipe=asdict(recipe), epoch=epoch, sources=sources,
                             validation_speakers=validation_speakers,
                             data=[str(r) for r in train_set.roots], commit=commit,
-                            validation=row)
+                            validation=row,
+                            teacher=None if teacher is None else teacher.provenance)
     bar.close()
     summary = {"C": C, "checkpoint": str(out), "best": best, "epochs": recipe.epochs,
                "seconds": round(time.time() - t0, 1), "history": history}

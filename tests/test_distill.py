@@ -74,7 +74,11 @@ def test_train_with_teacher_and_average_records_both(tmp_path, capsys):
     assert main(common + ["--C", "4", "--out", str(student), "--ema", "0.9",
                           "--teacher", str(teacher), "--distill-weight", "0.3"]) == 0
     assert "teacher: " in capsys.readouterr().out
-    recipe = load_checkpoint(student, kind="float", C=4)["meta"]["recipe"]
+    meta = load_checkpoint(student, kind="float", C=4)["meta"]
+    recipe = meta["recipe"]
+    import hashlib
+    assert meta["teacher"]["sha256"] == hashlib.sha256(teacher.read_bytes()).hexdigest()
+    assert meta["teacher"]["C"] == 8
     assert recipe["ema"] == 0.9 and recipe["teacher"] == str(teacher)
     assert recipe["distill_weight"] == 0.3
 
