@@ -155,8 +155,14 @@ def test_bench_row_cache_is_only_reused_for_the_same_design_code(tmp_path, monke
     assert predicted["cycles"] == first["cycles"] and predicted["pes"] == first["pes"]
     assert predicted["frames_skipped"] == first["frames_skipped"]
     assert predicted["utilization"] == pytest.approx(first["utilization"])
-    # bench_one looks the fingerprint up in pipeline.bench, so that is where it is replaced
+    # the key bench_one looks the row up with: the same design finds it, changed code does not
+    key = again["key"]
+    assert bench.cached_row(tmp_path / "b" / "row.json", key)["cycles"] == first["cycles"]
     monkeypatch.setattr(bench, "_design_code_fingerprint", lambda: "another design")
-    changed = pipeline.bench_one(4, "icebreaker", tmp_path / "b", clips=1, simulator="verilator",
-                                 synth=False, refresh=False)
-    assert not changed.get("cached")
+    plan = pipeline.prepare(pipeline.BuildOptions(C=4, board="icebreaker", out=tmp_path / "k",
+                                                  simulator="verilator", clips=1, synth=False,
+                                                  force=True, seed=1, quiet=True))
+    changed = bench._row_key(plan, plan.options)
+    assert changed["design_code"] == "another design"
+    assert bench.cached_row(tmp_path / "b" / "row.json", changed) is None
+    assert bench.cached_row(tmp_path / "b" / "row.json", key | {"pes": key["pes"] + 1}) is None

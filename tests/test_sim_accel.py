@@ -156,8 +156,10 @@ def test_xz_on_an_output_fails_with_its_name():
 
 @needs_icarus
 def test_icarus_c8_int8():
+    # the second simulator on the shipped width: one real clip and one extreme input (each
+    # C=8 inference is ~64k cycles, ~30 s in Icarus); the other kinds run under Verilator
     model = export_for(8, 8, 8)
-    x = stimuli(model, np.random.default_rng(16), kinds=("zeros", "max", "extremes"), real=1)
+    x = stimuli(model, np.random.default_rng(16), kinds=("extremes",), real=1)
     check(run_sim(model, x, "icarus"))
 
 

@@ -41,17 +41,10 @@ def bench_one(C: int, board: str, out: Path, clips: int, simulator: str, synth: 
                         synth=synth, force=True, seed=seed, quiet=True)
     plan = prepare(opts)
     row_path = out / "row.json"
-    key = {"C": C, "board": plan.spec.name, "pes": plan.hw.pes, "skip_mode": plan.hw.skip_mode,
-           "rom_style": plan.hw.rom_style, "depthwise": plan.hw.depthwise, "clips": clips,
-           "simulator": simulator, "synth": synth, "baud": opts.baud,
-           "design_code": _design_code_fingerprint()}
-    if row_path.is_file() and not refresh:
-        row = json.loads(row_path.read_text())
-        shipped = shipped_files.int8_export(C)
-        if row.get("key") == key and (not shipped.is_file() or row.get("export_fingerprint")
-                                      == _fingerprint_file(shipped)):
-            row["cached"] = True
-            return row
+    key = _row_key(plan, opts)
+    cached = None if refresh else cached_row(row_path, key)
+    if cached is not None:
+        return cached
     _fresh_out_dir(out)
     row = {"key": key, "C": C, "board": plan.spec.name, "params": _params(C), "error": None}
     timings = {}
@@ -103,6 +96,27 @@ def bench_one(C: int, board: str, out: Path, clips: int, simulator: str, synth: 
     row["latency_us_noskip_at_clock"] = row["cycles_noskip"] / row["clock_mhz"]
     row["seconds"] = round(time.monotonic() - start, 1)
     _write_json(row_path, row)
+    return row
+
+
+def _row_key(plan, opts: BuildOptions) -> dict:
+    """Everything a bench row depends on besides the export (checked by its fingerprint)."""
+    return {"C": opts.C, "board": plan.spec.name, "pes": plan.hw.pes,
+            "skip_mode": plan.hw.skip_mode, "rom_style": plan.hw.rom_style,
+            "depthwise": plan.hw.depthwise, "clips": opts.clips, "simulator": opts.simulator,
+            "synth": opts.synth, "baud": opts.baud, "design_code": _design_code_fingerprint()}
+
+
+def cached_row(row_path: Path, key: dict) -> dict | None:
+    """The row cached at row_path if it was made with this key and the shipped export."""
+    if not row_path.is_file():
+        return None
+    row = json.loads(row_path.read_text())
+    shipped = shipped_files.int8_export(key["C"])
+    if row.get("key") != key or (shipped.is_file() and row.get("export_fingerprint")
+                                 != _fingerprint_file(shipped)):
+        return None
+    row["cached"] = True
     return row
 
 
