@@ -33,6 +33,11 @@ def register(sub) -> None:
                    help="with --predict: PE lanes of every design (default: the board's)")
     p.add_argument("--skip", choices=["all", "1x1", "off"], default=None,
                    help="with --predict: zero skipping of every design (default: the board's)")
+    p.add_argument("--energy", action="store_true",
+                   help="an energy ESTIMATE per inference instead of the table (iCEBreaker "
+                        "only; default widths 4, 8, 16): per block cells, toggle rate and uW "
+                        "from published iCE40UP5K figures and one simulated inference "
+                        "(Amaranth, ~1-5 min per width the first time, cached); docs/power.md")
     p.add_argument("--json", action="store_true", help="print the rows as JSON")
     p.set_defaults(func=run)
 
@@ -41,7 +46,10 @@ def run(args) -> int:
     from ..boards.platforms import resolve
     from ..pipeline import BENCH_TARGETS, WIDTHS, format_bench, run_bench
 
-    widths = args.C or [c for c, _ in BENCH_TARGETS]
+    if args.energy and args.predict:
+        raise UserError("choose one of --energy and --predict")
+    default_widths = [c for c, b in BENCH_TARGETS if not args.energy or b == "icebreaker"]
+    widths = args.C or default_widths
     for c in widths:
         if c not in WIDTHS:
             raise UserError(f"unsupported width C={c}: SparkNet is defined for C in "
@@ -57,6 +65,8 @@ def run(args) -> int:
                         "row uses each board's default design (build --pes for one design)")
     if args.predict:
         return _predict(args, targets)
+    if args.energy:
+        return _energy(args, targets)
     rows = run_bench(targets, args.out, args.clips, args.simulator, not args.no_synth,
                      args.refresh, quiet=args.json)
     if args.json:
@@ -77,4 +87,31 @@ def _predict(args, targets) -> int:
         except UserError as exc:
             rows.append({"C": C, "board": board, "error": str(exc)})
     print(json.dumps(rows, indent=2) if args.json else format_predictions(rows))
+    return 1 if any("error" in r for r in rows) else 0
+
+
+def _energy(args, targets) -> int:
+    from ..boards.power import format_energy
+    from ..pipeline.bench import energy_row
+
+    rows = []
+    for C, board in targets:
+        if not args.json:
+            print(f"energy: C={C} on {board} ...", flush=True)
+        try:
+            rows.append(energy_row(C, board, args.out, args.clips, args.refresh))
+        except UserError as exc:
+            rows.append({"C": C, "board": board, "error": str(exc)})
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 1 if any("error" in r for r in rows) else 0
+    for r in rows:
+        if "error" in r:
+            print(f"C={r['C']} {r['board']}: failed: {r['error']}\n")
+            continue
+        print(format_energy(r, title=f"C={r['C']} on {r['board']} ({r['part']}), "
+                                     f"{r['clock_mhz']:g} MHz, {r['cycles']:,.0f} cycles = "
+                                     f"{r['seconds'] * 1e3:,.2f} ms per inference: energy "
+                                     f"ESTIMATE ({r['estimate_seconds']:.0f} s)"))
+        print()
     return 1 if any("error" in r for r in rows) else 0

@@ -24,6 +24,7 @@ from .. import shipped as shipped_files
 from ..errors import UserError
 from .common import (MARKER, STAGES, WIDTHS, BuildError, BuildOptions, ExportOut, Plan,
                      ReportOut, RtlOut, SynthOut, VerifyOut, _say, _write_json)
+from .energy import start_activity
 from .report import pll_hint, stage_report
 
 # The default accelerator per FPGA family: the fastest one measured to fit the family's default
@@ -304,8 +305,13 @@ def run_build(opts: BuildOptions) -> ReportOut:
     exp = stage(1, "export", stage_export, plan)
     rtl = stage(2, "rtl", stage_rtl, plan, exp)
     ver = stage(3, "verify", stage_verify, plan, exp, rtl)
-    syn = stage(4, "synth", stage_synth, plan, rtl)
-    rep = stage(5, "report", stage_report, plan, exp, rtl, ver, syn, timings)
+    activity = start_activity(plan, exp, ver)     # beside synthesis: one core each
+    try:
+        syn = stage(4, "synth", stage_synth, plan, rtl)
+        rep = stage(5, "report", stage_report, plan, exp, rtl, ver, syn, timings, activity)
+    finally:
+        if activity is not None:
+            activity.cancel()
     r = rep.report
     _say(plan, f"done: {r['inferences']} clips, {r['mismatches']} mismatches, "
                f"{r['cycles']:,.0f} cycles/inference"

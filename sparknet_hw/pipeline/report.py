@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .common import ExportOut, Plan, ReportOut, RtlOut, SynthOut, VerifyOut, _write_json
+from .energy import ActivityJob, energy_lines, energy_of
 
 
 def export_accuracy(model: dict) -> float | None:
@@ -193,6 +194,8 @@ def format_markdown(r: dict) -> str:
                       f"{est['brams']} block RAMs and {est['dsps']} DSPs (exact), logic "
                       f"~{est['logic']:,} ({est['logic_low']:,}-{est['logic_high']:,}, "
                       f"estimated from {est['ffs']:,} flip-flop bits)."]
+    if r.get("energy"):
+        lines += ["", *energy_lines(r["energy"])]
     lines += ["", "## Stage timings", "", "| stage | seconds |", "|---|---|"]
     lines += [f"| {k} | {v:.1f} |" for k, v in r["timings_s"].items()]
     lines += ["", "## Files", ""] + [f"- {k}: `{v}`" for k, v in r["files"].items()]
@@ -203,11 +206,14 @@ def format_markdown(r: dict) -> str:
 
 
 def stage_report(plan: Plan, exp: ExportOut, rtl: RtlOut, ver: VerifyOut, syn: SynthOut,
-                 timings: dict) -> ReportOut:
-    """report.json, report.md and plots (written last)."""
+                 timings: dict, activity: ActivityJob | None = None) -> ReportOut:
+    """report.json, report.md and plots (written last), with the energy estimate."""
     report = build_report(plan, exp, ver, syn, timings)
     if rtl.resources is not None:
         report["resources_estimate"] = rtl.resources.to_dict()
+    energy = energy_of(plan, exp, rtl, ver, syn, activity)
+    if energy is not None:
+        report["energy"] = energy
     plots = _plots(plan, ver, report)
     files = {"export": exp.path, "accelerator_verilog": rtl.accel_verilog,
              "board_verilog": rtl.board_verilog, "sim_report": ver.path}
