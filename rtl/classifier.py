@@ -40,6 +40,7 @@ class Classifier(wiring.Component):
         super().__init__({
             "gates": In(stream.Signature(unsigned(gates))),
             "start": In(1),
+            "rd_en": In(1, init=1),         # block RAM reads; low while the accelerator waits
             "done": Out(1),
             "cls": Out(range(classes)),
             "count_addr": In(range(gates)),
@@ -59,6 +60,7 @@ class Classifier(wiring.Component):
         cbits = range(T + 1)
         m.submodules.counts = counts = Memory(shape=cbits, depth=F, init=[0] * F)
         n_rd, n_wr = counts.read_port(), counts.write_port()
+        m.d.comb += [rd.en.eq(self.rd_en), n_rd.en.eq(self.rd_en)]
         n_valid = Signal(F)                 # written since start; others read as zero
 
         # the walk over a gate word's open gates: the current gate (cur_idx, cur_valid) is

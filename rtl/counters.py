@@ -33,6 +33,7 @@ class PerfCounters(wiring.Component):
             "clear": In(1),
             "run": In(1),
             "flush": In(1),
+            "rd_en": In(1, init=1),        # block RAM reads; low while the accelerator waits
             "cyc_valid": In(1),            # S0: the sequencer spends this cycle on cyc_layer
             "cyc_layer": In(lw),
             "b_gated": In(inc_bits),       # S0: MACs skipped by the op issued this cycle
@@ -49,6 +50,7 @@ class PerfCounters(wiring.Component):
         n = max(self.n, 2)
         m.submodules.mem = mem = Memory(shape=unsigned(cb + ib + gb), depth=n, init=[0] * n)
         rd, wr = mem.read_port(), mem.write_port()
+        m.d.comb += rd.en.eq(self.rd_en)
 
         # one event per cycle: the S0 reports delayed to line up with the S1 ones, and all of
         # them registered once more: the S1 counts come from the activation read of the same

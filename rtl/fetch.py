@@ -37,6 +37,7 @@ class OperandFetch(wiring.Component):
 
         super().__init__({
             "op": In(OL),
+            "rd_en": In(1, init=1),         # block RAM reads; low while the accelerator waits
             "x_rd": rd("x_rd"), "b_rd": rd("b_rd"), "d_rd": rd("d_rd"),
             # PE array inputs
             "valid": Out(1),
@@ -67,6 +68,7 @@ class OperandFetch(wiring.Component):
                                               init=plan.aux_image, attrs=plan.rom_attrs)
         w_rd, a_rd = wmem.read_port(), auxmem.read_port()
         x_rd, b_rd, d_rd = self.x_rd, self.b_rd, self.d_rd
+        m.d.comb += [port.en.eq(self.rd_en) for port in (w_rd, a_rd, x_rd, b_rd, d_rd)]
 
         # ---------------- S0: addresses ----------------
         # the sequencer's op is registered first: its next-state logic and the address

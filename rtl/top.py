@@ -98,6 +98,14 @@ class SparkNetAccelerator(wiring.Component):
         with m.If(finish):
             m.d.sync += run.eq(0)
         m.d.comb += [sender.start.eq(finish), ctr.flush.eq(finish)]
+        # block RAMs read only from the start of an inference until its record is out: an
+        # enabled read port reads on every cycle, and between inferences nobody needs the data
+        # (docs/power.md: the idle device's largest share after the clock tree)
+        awake = Signal()
+        m.d.comb += awake.eq(start | run | sender.busy)
+        m.d.comb += [fetch.rd_en.eq(awake), cls.rd_en.eq(awake), ctr.rd_en.eq(awake)]
+        m.d.comb += [port.en.eq(awake)
+                     for port in (bufs.xm_rd, bufs.bm_rd, bufs.xm_rd2, bufs.bm_rd2)]
 
         # head-frame credits: frames started but not yet in the FIFO, plus the FIFO's level;
         # the sequencer's hold is registered from next cycle's values (the same as comparing

@@ -375,6 +375,10 @@ def test_activity_of_a_short_real_inference(tmp_path, monkeypatch):
     assert act.record_cycles == predict(model, hw, clip)["cycles"] == act.cycles["active"]
     assert act.cycles["idle"] == 100
     assert all(t["idle"] == 0 for _, _, _, t, _ in act.signals)    # nothing moves when idle
+    # no block RAM reads while the accelerator waits: every port enable is low when idle
+    enables = [h for _, name, _, _, h in act.signals if name.startswith("$signature__en")]
+    assert enables and any(h["active"] for h in enables)
+    assert all(h["idle"] == 0 for h in enables)
     pes = sum(t["active"] for scope, _, _, t, _ in act.signals if scope == "top/pes")
     assert pes > 0
     again = run_activity(model, hw, clip, idle_cycles=100)
