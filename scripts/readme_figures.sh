@@ -55,3 +55,4 @@ if [ "${LEARNING_CURVE:-0}" = 1 ] && [ -d "$REAL/gsc-dev" ]; then
   $PY scripts/learning_curve.py --real "$REAL" --corpus "$CORPUS" --epochs 30 | tee "$OUT/learning_curve.txt"
   cp build/learning_curve/learning_curve.png build/learning_curve/learning_curve.json docs/
 fi
+$PY -m sparknet_hw bench --energy --C 8 > "$OUT/bench_energy_C8.txt"
