@@ -38,6 +38,7 @@ class QATRecipe:
     calib_steps: int = DEFAULT_CALIB_STEPS
     augment: bool = True           # waveform augmentation when the training set has waveforms
     balance: bool = False          # every class drawn equally often (as the float recipe did)
+    unknown_weight: float = 1.0    # ... `_unknown_` this many times as often (as the float recipe)
     seed: int = 1948
 
     def ste_start(self) -> int:
@@ -121,7 +122,7 @@ def _train_batches(train_data, x, y, recipe: QATRecipe, gen):
             wave_batch = None
     if recipe.balance:
         from sparknet_hw.data.mixture import class_balanced_order
-        order = class_balanced_order(y, gen)
+        order = class_balanced_order(y, gen, recipe.unknown_weight)
     else:
         order = torch.randperm(len(y), generator=gen)
     for i in range(0, len(order), recipe.batch_size):

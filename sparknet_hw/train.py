@@ -32,6 +32,7 @@ class Recipe:
     p_speed: float = 0.0             # ... on this fraction of clips
     spec_augment: bool = False       # SpecAugment time/coefficient masks on the MFCC
     balance: bool = False            # draw every class equally often
+    unknown_weight: float = 1.0      # ... and `_unknown_` this many times as often
     p_zero_silence: float = 0.1      # `_silence_` clips replaced by digital silence
     speaker_fraction: float = 1.0    # real training speakers kept (the learning curve)
     ema: float = 0.0                 # decay of the weight average kept and saved; 0: none
@@ -197,7 +198,7 @@ def train(C: int, data_roots, out, recipe: Recipe = Recipe(), progress: bool = T
                        disable=not progress)
     for epoch in range(1, recipe.epochs + 1):
         model.train()
-        order = (class_balanced_order(labels, gen) if recipe.balance
+        order = (class_balanced_order(labels, gen, recipe.unknown_weight) if recipe.balance
                  else torch.randperm(len(labels), generator=gen))
         ce_sum, seen = 0.0, 0
         for i in range(0, len(order), recipe.batch_size):

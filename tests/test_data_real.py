@@ -529,6 +529,19 @@ def test_class_balanced_order_draws_classes_uniformly():
     assert torch.equal(order, again)
 
 
+def test_class_balanced_order_weighs_unknown():
+    unknown = LABELS.index("_unknown_")
+    sizes = {0: 3000, 3: 600, unknown: 100}
+    labels = torch.cat([torch.full((m,), k, dtype=torch.long) for k, m in sizes.items()])
+    order = class_balanced_order(labels, torch.Generator().manual_seed(2), unknown_weight=2.0)
+    drawn = torch.bincount(labels[order], minlength=len(LABELS))
+    n = len(labels)
+    p = 2 / 4  # _unknown_ counts twice among three classes
+    sd = (n * p * (1 - p)) ** 0.5
+    assert abs(int(drawn[unknown]) - n * p) < 5 * sd, drawn.tolist()
+    assert abs(int(drawn[0]) - n / 4) < 5 * sd and abs(int(drawn[3]) - n / 4) < 5 * sd
+
+
 # ------------------------------------------------------------------------------ 7. digital silence
 
 def _spy_augment(monkeypatch):

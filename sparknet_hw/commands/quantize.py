@@ -69,7 +69,8 @@ def run(args) -> int:
     recipe = QATRecipe(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                        optimizer=args.optimizer, ste_epochs=args.ste_epochs,
                        augment=not args.no_augment, seed=args.seed,
-                       balance=bool(float_recipe.get("balance", False)))
+                       balance=bool(float_recipe.get("balance", False)),
+                       unknown_weight=float(float_recipe.get("unknown_weight", 1.0)))
     log = (lambda *a, **k: None) if args.json else print
     _, summary = quantize(args.checkpoint, train_set, val_set, args.weight_bits, args.act_bits,
                           out=args.out, recipe=recipe, log=log, input_bits=args.input_bits)

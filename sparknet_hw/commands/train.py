@@ -32,6 +32,9 @@ def register(sub) -> None:
                         "it); repeatable")
     p.add_argument("--balance", action=argparse.BooleanOptionalAction, default=None,
                    help="draw every class equally often (overrides the recipe)")
+    p.add_argument("--unknown-weight", type=float, default=None, metavar="W",
+                   help="with balancing, draw _unknown_ W times as often as each other class "
+                        "(default 1)")
     p.add_argument("--spec-augment", action=argparse.BooleanOptionalAction, default=None,
                    help="SpecAugment masks on the MFCC (overrides the recipe)")
     p.add_argument("--p-background", type=float, default=None,
@@ -109,6 +112,7 @@ def run(args) -> int:
     from ..train import PRESETS
     overrides = {k: v for k, v in (("balance", args.balance), ("spec_augment", args.spec_augment),
                                    ("p_background", args.p_background), ("ema", args.ema),
+                                   ("unknown_weight", args.unknown_weight),
                                    ("distill_weight", args.distill_weight),
                                    ("distill_temperature", args.distill_temperature))
                  if v is not None}
@@ -120,6 +124,8 @@ def run(args) -> int:
         if not 0 <= args.speed < 0.5:
             raise UserError("--speed is a relative change: 0 <= speed < 0.5")
         overrides.update(speed=args.speed, p_speed=0.5 if args.speed > 0 else 0.0)
+    if args.unknown_weight is not None and not args.unknown_weight > 0:
+        raise UserError("--unknown-weight is a relative weight: it must be above 0")
     if args.p_background is not None and not 0 <= args.p_background <= 1:
         raise UserError("--p-background is a probability: 0 <= p <= 1")
     recipe = PRESETS[args.recipe](epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,

@@ -115,12 +115,17 @@ def speaker_rank(speaker: str) -> float:
     return int(digest[:12], 16) / 16 ** 12
 
 
-def class_balanced_order(labels: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+def class_balanced_order(labels: torch.Tensor, generator: torch.Generator,
+                         unknown_weight: float = 1.0) -> torch.Tensor:
     """One epoch's worth of indices (len(labels)), drawn with replacement so that every
     class present is equally likely: the test lists weigh the 12 classes about equally,
-    the training folders do not (two real clips of `on` for every hundred of `yes`)."""
+    the training folders do not (two real clips of `on` for every hundred of `yes`).
+    `unknown_weight` draws `_unknown_` that many times as often as each other class: it
+    stands for 25 words, each of the others for one."""
     counts = torch.bincount(labels, minlength=len(LABELS)).double()
-    weights = (1.0 / counts.clamp_min(1))[labels]
+    per_class = 1.0 / counts.clamp_min(1)
+    per_class[LABELS.index("_unknown_")] *= unknown_weight
+    weights = per_class[labels]
     return torch.multinomial(weights, len(labels), replacement=True, generator=generator)
 
 
