@@ -542,6 +542,21 @@ def test_class_balanced_order_weighs_unknown():
     assert abs(int(drawn[0]) - n / 4) < 5 * sd and abs(int(drawn[3]) - n / 4) < 5 * sd
 
 
+def test_train_unknown_weight_is_recorded_and_checked(tmp_path, capsys):
+    from sparknet_hw.checkpoint import load_checkpoint
+    from sparknet_hw.cli import main
+    from test_data import make_speech_commands
+    sc = make_speech_commands(tmp_path / "sc")
+    common = ["train", "--C", "4", "--data", str(sc), "--epochs", "1", "--batch-size", "16",
+              "--recipe", "real-speech"]
+    assert main(common + ["--unknown-weight", "0", "--out", str(tmp_path / "bad.pt")]) != 0
+    assert "--unknown-weight" in capsys.readouterr().err
+    assert not (tmp_path / "bad.pt").exists()
+    out = tmp_path / "uw.pt"
+    assert main(common + ["--unknown-weight", "2", "--out", str(out)]) == 0
+    assert load_checkpoint(out, kind="float", C=4)["meta"]["recipe"]["unknown_weight"] == 2.0
+
+
 # ------------------------------------------------------------------------------ 7. digital silence
 
 def _spy_augment(monkeypatch):
