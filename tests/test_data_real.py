@@ -552,6 +552,10 @@ def test_train_unknown_weight_is_recorded_and_checked(tmp_path, capsys):
     assert main(common + ["--unknown-weight", "0", "--out", str(tmp_path / "bad.pt")]) != 0
     assert "--unknown-weight" in capsys.readouterr().err
     assert not (tmp_path / "bad.pt").exists()
+    unbalanced = [a if a != "real-speech" else "authors" for a in common]
+    assert main(unbalanced + ["--unknown-weight", "2", "--out", str(tmp_path / "bad.pt")]) != 0
+    assert "--balance" in capsys.readouterr().err
+    assert not (tmp_path / "bad.pt").exists()
     out = tmp_path / "uw.pt"
     assert main(common + ["--unknown-weight", "2", "--out", str(out)]) == 0
     assert load_checkpoint(out, kind="float", C=4)["meta"]["recipe"]["unknown_weight"] == 2.0

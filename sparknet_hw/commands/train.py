@@ -132,6 +132,9 @@ def run(args) -> int:
                                   seed=args.seed, holdout=holdout,
                                   folder_holdout=folder_holdout,
                                   speaker_fraction=args.speaker_fraction, **overrides)
+    if recipe.unknown_weight != 1.0 and not recipe.balance:
+        raise UserError("--unknown-weight weighs the class-balanced draw: use it with "
+                        "--recipe real-speech or --balance")
     summary = train(args.C, args.data, out, recipe,
                     log=(lambda *a, **k: None) if args.json else print)
     if args.json:
