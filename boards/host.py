@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 
 from sparknet_hw.errors import UserError
+from sparknet_hw.quant.export_types import ExportLike, as_export
 from sparknet_hw.rtl.record import record_fields
 
 from . import protocol as P
@@ -105,8 +106,9 @@ class BoardLink:
     def info(self) -> dict:
         return self._answer(self.transact(P.encode_info()), P.decode_info)
 
-    def infer(self, model: dict, features) -> dict:
-        request = P.encode_infer(features, model["features"], model["frames"])
+    def infer(self, model: ExportLike, features) -> dict:
+        model = as_export(model)
+        request = P.encode_infer(features, model.features, model.frames)
         n_words = len(record_fields(model))
         budget = self.timeout + self.frame_seconds(len(request) + 4 * n_words + 5)
         return self._answer(self.transact(request, budget),

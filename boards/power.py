@@ -47,6 +47,7 @@ from dataclasses import asdict, dataclass, field
 from math import isfinite
 
 from ..errors import UserError
+from ..quant.export_types import ExportLike, as_export
 
 
 class PowerError(UserError):
@@ -450,11 +451,12 @@ def block_inputs(cells: dict, activity) -> list[BlockInput]:
 
 # ---------------------------------------------------------------- for a build
 
-def uart_seconds(model: dict, baud: int, record_words: int) -> float:
+def uart_seconds(model: ExportLike, baud: int, record_words: int) -> float:
     """Time the UART needs for one inference: the INFER frame in and the RESULT frame out,
     10 bits a byte."""
     from .protocol import HEADER_LEN, infer_length
-    frame_in = infer_length(model["features"], model["frames"])
+    model = as_export(model)
+    frame_in = infer_length(model.features, model.frames)
     frame_out = HEADER_LEN + 4 * record_words + 1
     return 10 * (frame_in + frame_out) / baud
 

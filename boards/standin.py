@@ -16,6 +16,7 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from sparknet_hw.rtl.record import N_CLASSES, N_GATES, record_fields
+from sparknet_hw.quant.export_types import ExportLike, as_export
 
 from .framer import result_layout
 
@@ -33,9 +34,10 @@ def standin_record(model: dict, x, cycles: int | None = None) -> list[int]:
 
 
 class StandInAccelerator(wiring.Component):
-    def __init__(self, model: dict):
-        self.n_features = model["features"]
-        self.n_frames = model["frames"]
+    def __init__(self, model: ExportLike):
+        model = as_export(model)
+        self.n_features = model.features
+        self.n_frames = model.frames
         self.n_words = len(record_fields(model))
         self.cycles_index = record_fields(model).index("cycles")
         super().__init__({"features": In(stream.Signature(signed(8))),

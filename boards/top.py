@@ -11,6 +11,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from sparknet_hw.rtl.record import record_fields
+from sparknet_hw.quant.export_types import ExportLike, as_export
 
 from . import protocol as P
 from .framer import Deframer, Framer
@@ -45,13 +46,13 @@ class UARTAccelerator(wiring.Component):
     (record length, INFO reply), UART `divisor` (clock cycles per bit) and `timeout` (clock
     cycles allowed between two bytes of a frame)."""
 
-    def __init__(self, accelerator, model: dict, divisor: int, timeout: int):
+    def __init__(self, accelerator, model: ExportLike, divisor: int, timeout: int):
         self.accelerator = accelerator
-        self.model = model
+        self.model = model = as_export(model)
         self.divisor = divisor
         self.timeout = timeout
         self.n_words = len(record_fields(model))
-        self.info = P.info_payload(model["C"], self.n_words, P.export_fingerprint(model))
+        self.info = P.info_payload(model.C, self.n_words, P.export_fingerprint(model))
         super().__init__({"rx": In(1, init=1), "tx": Out(1, init=1), "leds": Out(8)})
 
     def elaborate(self, platform):
@@ -59,7 +60,7 @@ class UARTAccelerator(wiring.Component):
         m.submodules.rx = rx = UARTRx(self.divisor)
         m.submodules.tx = tx = UARTTx(self.divisor)
         m.submodules.deframer = deframer = Deframer(
-            self.model["features"] * self.model["frames"], self.timeout)
+            self.model.features * self.model.frames, self.timeout)
         m.submodules.framer = framer = Framer(
             self.n_words, self.info, record_fields(self.model).index("class"))
         m.submodules.accel = accel = self.accelerator

@@ -30,8 +30,9 @@ def acc_bits(weight, lo: int, hi: int, bias=None) -> int:
 def annotate_acc_bits(model: dict) -> dict:
     """Fill in acc_bits of every layer from its weights and its input's range.
 
-    Works on the export dict, in place: it completes a dict under construction (before
-    `validate` / `Export.from_dict`, which require acc_bits)."""
+    Works on the JSON document, in place: it completes the test stimuli, which are built and
+    tuned as documents (quant/random_export.py, sim/stimuli.py), before `validate` /
+    `Export.from_dict`, which require acc_bits. quant/export.py calls `acc_bits` per layer."""
     lo, hi = model["input"]["lo"], model["input"]["hi"]
     for block in model["blocks"]:
         dw = block["dw"]

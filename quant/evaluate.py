@@ -25,7 +25,7 @@ def evaluate_qat(payload: dict, features, labels, path="checkpoint") -> dict:
     export = export_model(model)
     gold = golden.run_batch(export, quantize_features(x.numpy(), export))
     golden_classes = gold["classes"]
-    result["frames_skipped"] = (float(gold["frames_off"].mean() / export["frames"])
+    result["frames_skipped"] = (float(gold["frames_off"].mean() / export.frames)
                                 if len(y) else 0.0)
     result["accuracy_qat"] = result["accuracy"]
     result["accuracy_int"] = float((golden_classes == y.numpy()).mean()) if len(y) else 0.0

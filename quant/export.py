@@ -1,12 +1,12 @@
 """Export a fixed-point SparkNet to the integer contract (docs/integer-model.md).
 
-`export_model(model_or_checkpoint) -> dict` reads the integer weights, biases and power-of-two
-scales out of the Brevitas model and turns every rescale into a shift; `write_export` writes
+`export_model(model_or_checkpoint) -> Export` reads the integer weights, biases and
+power-of-two scales out of the Brevitas model, turns every rescale into a shift and builds the
+typed export (quant/export_types.py) directly, layer by layer; `write_export` writes it as
 `sparknet_export.json`. `export_qonnx` writes the Brevitas QONNX graph as well.
 
-The export is built as the JSON dict (the document written to disk); the functions that read
-an export back (float_exact_bits, self_check_inputs, verify) take it as a dict or a typed
-`Export` (quant/export_types.py).
+The functions that read an export back (float_exact_bits, self_check_inputs, verify) take an
+`Export` or its JSON dict.
 """
 from __future__ import annotations
 
@@ -20,9 +20,11 @@ import torch
 from sparknet_hw.errors import UserError
 from sparknet_hw.model import N_FEATURES, N_FRAMES
 
-from .accumulators import annotate_acc_bits
-from .export_format import EXPORT_FILENAME, FORMAT, VERSION, validate
-from .export_types import Export, ExportLike, as_export
+from .accumulators import acc_bits
+from .export_format import EXPORT_FILENAME, validate
+from .export_types import (Block, Classifier, DenseLayer, DepthwiseLayer, Export, ExportLike,
+                           Head, InputFormat, ResidualAdd, as_export, to_ints,
+                           to_matrix)
 from .qat_model import QuantSparkNet
 from sparknet_hw.data.labels import LABELS
 
@@ -55,10 +57,6 @@ def _range(qt) -> tuple[int, int]:
     return 0, (1 << bits) - 1
 
 
-def _ints(t) -> list:
-    return torch.as_tensor(t).to(torch.int64).tolist()
-
-
 def _weight(layer):
     qw = layer.quant_weight()
     return qw, qw.int().to(torch.int64)
@@ -84,9 +82,9 @@ def _as_model(model_or_ckpt) -> tuple[QuantSparkNet, dict]:
 
 
 @torch.no_grad()
-def export_model(model_or_ckpt, source: dict | None = None) -> dict:
-    """The integer model of a QuantSparkNet (or of a "qat" checkpoint path) as a dict in the
-    contract's format: plain ints and lists, every shift, lo/hi, acc_bits and fracs."""
+def export_model(model_or_ckpt, source: dict | None = None) -> Export:
+    """The integer model of a QuantSparkNet (or of a "qat" checkpoint path) as a typed
+    `Export`: every shift, lo/hi, acc_bits and frac, checked against the contract."""
     model, src = _as_model(model_or_ckpt)
     if source:
         src.update(source)
@@ -98,72 +96,79 @@ def export_model(model_or_ckpt, source: dict | None = None) -> dict:
         export = _build(model, trace, src)
     finally:
         model.train(was_training)
-    annotate_acc_bits(export)
-    validate(export)
-    export["source"]["float_exact"] = float_exact_bits(export) < FLOAT_EXACT_BITS
+    # the contract's checks (shapes, ranges, shift limits) stay in one place: the JSON schema
+    validate(export.to_dict())
+    export.source["float_exact"] = float_exact_bits(export) < FLOAT_EXACT_BITS
     return export
 
 
-def _build(model: QuantSparkNet, trace: dict, source: dict) -> dict:
+def _dense(weight, bias, shift: int, lo: int, hi: int, in_range, wfrac) -> DenseLayer:
+    return DenseLayer(to_matrix(weight), to_ints(bias), int(shift), lo, hi,
+                      acc_bits(weight, *in_range, bias), wfrac)
+
+
+def _block(i: int, block, trace: dict, a_qt, a_frac: int) -> tuple[Block, object, int]:
+    """Block i as typed layers, with the QuantTensor and frac of its output."""
+    p = f"block{i}."
+    in_range = _range(a_qt)
+    d_qt, y_qt = trace[p + "dw"], trace[p + "out"]
+    dqw, dw_int = _weight(block.depthwise)
+    dw_wfrac = _frac(dqw.scale)
+    dw_wfrac = dw_wfrac if isinstance(dw_wfrac, list) else [dw_wfrac] * dw_int.shape[0]
+    d_frac, y_frac = _frac(d_qt.scale), _frac(y_qt.scale)
+    d_range, y_range = _range(d_qt), _range(y_qt)
+    dw_weight = dw_int[:, 0, :].numpy()
+    dw = DepthwiseLayer(to_matrix(dw_weight), to_ints(a_frac + f - d_frac for f in dw_wfrac),
+                        *d_range, acc_bits(dw_weight, *in_range), to_ints(dw_wfrac))
+    pqw, pw_int = _weight(block.pointwise)
+    pw_weight, pw_bias = pw_int[:, :, 0].numpy(), _bias(block.pointwise, d_qt, pqw).numpy()
+    pw_wfrac = _frac(pqw.scale)
+    if block.residual is None:
+        pw = _dense(pw_weight, pw_bias, d_frac + pw_wfrac - y_frac, *y_range,
+                    d_range, pw_wfrac)
+        res = add = None
+    else:
+        m_qt = trace[p + "pw"]
+        m_frac = _frac(m_qt.scale)
+        if _frac(trace[p + "res"].scale) != m_frac:
+            raise ExportFailure(f"block {i}: pointwise and residual scales differ")
+        m_range = _range(m_qt)
+        rqw, res_int = _weight(block.residual)
+        res_weight = res_int[:, :, 0].numpy()
+        res_bias = _bias(block.residual, a_qt, rqw).numpy()
+        res_wfrac = _frac(rqw.scale)
+        pw = _dense(pw_weight, pw_bias, d_frac + pw_wfrac - m_frac, *m_range,
+                    d_range, pw_wfrac)
+        res = _dense(res_weight, res_bias, a_frac + res_wfrac - m_frac,
+                     *m_range, in_range, res_wfrac)
+        add = ResidualAdd(m_frac - y_frac, *y_range, m_frac)
+    typed = Block(block.kernel, dw_int.shape[0], pw_int.shape[0], dw, pw, res, add,
+                  a_frac, y_frac)
+    return typed, y_qt, y_frac
+
+
+def _build(model: QuantSparkNet, trace: dict, source: dict) -> Export:
     a_qt = trace["input"]
     a_frac = _frac(a_qt.scale)
-    in_lo, in_hi = _range(a_qt)
-    export = {"format": FORMAT, "version": VERSION, "C": model.C, "features": N_FEATURES,
-              "frames": N_FRAMES, "labels": list(LABELS[:model.n_classes]),
-              "weight_bits": model.weight_bits, "act_bits": model.act_bits,
-              "input": {"frac": [a_frac + int(s) for s in model.input_shift.tolist()],
-                        "lo": in_lo, "hi": in_hi}, "blocks": []}
+    inp = InputFormat(to_ints(a_frac + int(s) for s in model.input_shift.tolist()),
+                      *_range(a_qt))
+    blocks = []
     for i, block in enumerate(model.blocks, start=1):
-        p = f"block{i}."
-        d_qt, y_qt = trace[p + "dw"], trace[p + "out"]
-        dqw, dw_int = _weight(block.depthwise)
-        dw_wfrac = _frac(dqw.scale)
-        dw_wfrac = dw_wfrac if isinstance(dw_wfrac, list) else [dw_wfrac] * dw_int.shape[0]
-        d_frac, y_frac = _frac(d_qt.scale), _frac(y_qt.scale)
-        d_lo, d_hi = _range(d_qt)
-        y_lo, y_hi = _range(y_qt)
-        pqw, pw_int = _weight(block.pointwise)
-        pw_bias = _bias(block.pointwise, d_qt, pqw)
-        pw_wfrac = _frac(pqw.scale)
-        entry = {"kernel": block.kernel, "c_in": dw_int.shape[0], "c_out": pw_int.shape[0],
-                 "dw": {"weight": _ints(dw_int[:, 0, :]),
-                        "shift": [a_frac + f - d_frac for f in dw_wfrac],
-                        "lo": d_lo, "hi": d_hi, "weight_frac": dw_wfrac},
-                 "in_frac": a_frac, "out_frac": y_frac}
-        if block.residual is None:
-            entry["pw"] = {"weight": _ints(pw_int[:, :, 0]), "bias": _ints(pw_bias),
-                           "shift": d_frac + pw_wfrac - y_frac, "lo": y_lo, "hi": y_hi,
-                           "weight_frac": pw_wfrac}
-            entry["res"] = entry["add"] = None
-        else:
-            m_qt = trace[p + "pw"]
-            m_frac = _frac(m_qt.scale)
-            if _frac(trace[p + "res"].scale) != m_frac:
-                raise ExportFailure(f"block {i}: pointwise and residual scales differ")
-            m_lo, m_hi = _range(m_qt)
-            rqw, res_int = _weight(block.residual)
-            res_bias = _bias(block.residual, a_qt, rqw)
-            res_wfrac = _frac(rqw.scale)
-            entry["pw"] = {"weight": _ints(pw_int[:, :, 0]), "bias": _ints(pw_bias),
-                           "shift": d_frac + pw_wfrac - m_frac, "lo": m_lo, "hi": m_hi,
-                           "weight_frac": pw_wfrac}
-            entry["res"] = {"weight": _ints(res_int[:, :, 0]), "bias": _ints(res_bias),
-                            "shift": a_frac + res_wfrac - m_frac, "lo": m_lo, "hi": m_hi,
-                            "weight_frac": res_wfrac}
-            entry["add"] = {"shift": m_frac - y_frac, "lo": y_lo, "hi": y_hi, "frac": m_frac}
-        export["blocks"].append(entry)
-        a_qt, a_frac = y_qt, y_frac
+        typed, a_qt, a_frac = _block(i, block, trace, a_qt, a_frac)
+        blocks.append(typed)
     hqw, head_int = _weight(model.head)
-    head_bias = _bias(model.head, a_qt, hqw)
-    export["head"] = {"weight": _ints(head_int[:, :, 0]), "bias": _ints(head_bias),
-                      "acc_frac": a_frac + _frac(hqw.scale)}
+    head_weight = head_int[:, :, 0].numpy()
+    head_bias = _bias(model.head, a_qt, hqw).numpy()
+    head = Head(to_matrix(head_weight), to_ints(head_bias),
+                acc_bits(head_weight, *_range(a_qt), head_bias), a_frac + _frac(hqw.scale))
     # the classifier's input (gate counts) has scale 1, so its bias scale is the weight scale
     cqw, cls_int = _weight(model.classifier)
-    cls_bias = _bias_counts(model, cqw)
-    export["classifier"] = {"weight": _ints(cls_int), "bias": _ints(cls_bias),
-                            "out_frac": _frac(cqw.scale)}
-    export["source"] = dict(source)
-    return export
+    cls_weight, cls_bias = cls_int.numpy(), _bias_counts(model, cqw).numpy()
+    classifier = Classifier(to_matrix(cls_weight), to_ints(cls_bias),
+                            acc_bits(cls_weight, 0, N_FRAMES, cls_bias), _frac(cqw.scale))
+    return Export(model.C, N_FEATURES, N_FRAMES, tuple(LABELS[:model.n_classes]),
+                  model.weight_bits, model.act_bits, inp, tuple(blocks), head, classifier,
+                  dict(source))
 
 
 def _bias_counts(model: QuantSparkNet, cqw):

@@ -6,16 +6,16 @@
 
 The JSON file stays the contract; these frozen dataclasses are how the code reads it.
 
-Migration choice: `load_export(path)` (quant/export_format.py) still returns the validated
-JSON dict, because the producers of exports build and edit dicts (quant/export.py,
-quant/random_export.py, quant/accumulators.annotate_acc_bits, the stimuli of sim/stimuli.py
-mutate biases and shifts in place) and many tools and tests read a few fields of it. The
-consumers that walk the network instead call `as_export(model)` once at their entry, which
-takes an `Export` as it is or validates and converts a dict (with the ExportError messages of
-`validate`), and then work on the typed object: quant/golden.py, rtl/config.py build_plan
-(whose Plan.model is the Export), rtl/record.py, sim/schedule.py, quant/features.py and
-boards/protocol.export_fingerprint. A dict edited after conversion is not seen by the Export
-made from it: convert again (as_export never caches).
+Who makes them: `quant/export.export_model` builds the Export directly from the Brevitas
+model, layer by layer (acc_bits from quant/accumulators.py), and the build pipeline carries
+that object (or the one `as_export` makes of a file) through every stage. Two producers still
+work on the JSON document, on purpose: the test stimuli (quant/random_export.py and
+sim/stimuli.py fit biases and shifts in place, then `annotate_acc_bits` recomputes the widths),
+and the error tests, which corrupt files. `load_export(path)` (quant/export_format.py)
+returns that validated document. Every consumer calls `as_export(model)` once at its entry,
+which takes an `Export` as it is or validates and converts a dict (with the ExportError
+messages of `validate`), and then works on the typed object. A dict edited after conversion
+is not seen by the Export made from it: convert again (as_export never caches).
 
 Numbers are stored as Python ints and (nested) tuples, so the objects compare, hash and
 round-trip exactly; the layers give read-only int64 numpy views for arithmetic (`w`, `b`,
@@ -38,12 +38,12 @@ Ints = tuple[int, ...]
 Matrix = tuple[Ints, ...]
 
 
-def _ints(values) -> Ints:
+def to_ints(values) -> Ints:
     return tuple(int(v) for v in values)
 
 
-def _matrix(rows) -> Matrix:
-    return tuple(_ints(row) for row in rows)
+def to_matrix(rows) -> Matrix:
+    return tuple(to_ints(row) for row in rows)
 
 
 def _array(values) -> np.ndarray:
@@ -91,7 +91,7 @@ class InputFormat:
 
     @classmethod
     def from_dict(cls, d: dict) -> "InputFormat":
-        return cls(_ints(d["frac"]), int(d["lo"]), int(d["hi"]))
+        return cls(to_ints(d["frac"]), int(d["lo"]), int(d["hi"]))
 
     def to_dict(self) -> dict:
         return {"frac": list(self.frac), "lo": self.lo, "hi": self.hi}
@@ -113,8 +113,8 @@ class DepthwiseLayer(_Weights):
 
     @classmethod
     def from_dict(cls, d: dict) -> "DepthwiseLayer":
-        return cls(_matrix(d["weight"]), _ints(d["shift"]), int(d["lo"]), int(d["hi"]),
-                   int(d["acc_bits"]), _opt(d.get("weight_frac"), _ints))
+        return cls(to_matrix(d["weight"]), to_ints(d["shift"]), int(d["lo"]), int(d["hi"]),
+                   int(d["acc_bits"]), _opt(d.get("weight_frac"), to_ints))
 
     def to_dict(self) -> dict:
         d = {"weight": [list(r) for r in self.weight], "shift": list(self.shift),
@@ -137,7 +137,7 @@ class DenseLayer(_WeightsBias):
 
     @classmethod
     def from_dict(cls, d: dict) -> "DenseLayer":
-        return cls(_matrix(d["weight"]), _ints(d["bias"]), int(d["shift"]), int(d["lo"]),
+        return cls(to_matrix(d["weight"]), to_ints(d["bias"]), int(d["shift"]), int(d["lo"]),
                    int(d["hi"]), int(d["acc_bits"]), _opt(d.get("weight_frac")))
 
     def to_dict(self) -> dict:
@@ -218,7 +218,7 @@ class Head(_WeightsBias):
 
     @classmethod
     def from_dict(cls, d: dict) -> "Head":
-        return cls(_matrix(d["weight"]), _ints(d["bias"]), int(d["acc_bits"]),
+        return cls(to_matrix(d["weight"]), to_ints(d["bias"]), int(d["acc_bits"]),
                    _opt(d.get("acc_frac")))
 
     def to_dict(self) -> dict:
@@ -238,7 +238,7 @@ class Classifier(_WeightsBias):
 
     @classmethod
     def from_dict(cls, d: dict) -> "Classifier":
-        return cls(_matrix(d["weight"]), _ints(d["bias"]), int(d["acc_bits"]),
+        return cls(to_matrix(d["weight"]), to_ints(d["bias"]), int(d["acc_bits"]),
                    _opt(d.get("out_frac")))
 
     def to_dict(self) -> dict:
@@ -307,4 +307,4 @@ def as_export(model: ExportLike, path="export") -> Export:
 
 
 __all__ = ["InputFormat", "DepthwiseLayer", "DenseLayer", "ResidualAdd", "Block", "Head",
-           "Classifier", "Export", "ExportLike", "as_export"]
+           "Classifier", "Export", "ExportLike", "as_export", "to_ints", "to_matrix"]

@@ -248,13 +248,14 @@ class Activity:
         return cls(**json.loads(text))
 
 
-def _fingerprint(model: dict, hw, clip: np.ndarray, idle_cycles: int) -> str:
+def _fingerprint(model, hw, clip: np.ndarray, idle_cycles: int) -> str:
     from sparknet_hw import rtl
     digest = hashlib.sha256()
     for p in sorted(Path(rtl.__file__).parent.glob("*.py")):
         digest.update(p.name.encode() + p.read_bytes())
     digest.update(f"activity format {ACTIVITY_FORMAT}".encode())
-    digest.update(json.dumps(model, sort_keys=True).encode())
+    from sparknet_hw.quant.export_types import as_export
+    digest.update(json.dumps(as_export(model).to_dict(), sort_keys=True).encode())
     digest.update(repr(hw).encode())
     digest.update(np.ascontiguousarray(clip, dtype=np.int64).tobytes())
     digest.update(f"{IDLE_SETTLE},{idle_cycles}".encode())

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from sparknet_hw.errors import UserError
-from sparknet_hw.quant.export_format import validate
+from sparknet_hw.quant.export_types import ExportLike, as_export
 from sparknet_hw.rtl import (TOP_NAME, HwConfig, build_plan, generate_verilog, real_macs,
                              thop_macs)
 from sparknet_hw.rtl.record import N_CLASSES, layer_names
@@ -62,17 +62,18 @@ def prune_cache(root: Path, keep: int = CACHE_KEEP,
     return removed
 
 
-def quantize_inputs(model: dict, x) -> np.ndarray:
+def quantize_inputs(model: ExportLike, x) -> np.ndarray:
     """N x 32 x T features as int8: integers are range-checked, floats quantized with the
     export's input frac (round half to even, clamp)."""
+    model = as_export(model)
     x = np.asarray(x)
-    F, T = model["features"], model["frames"]
+    F, T = model.features, model.frames
     if x.ndim == 2:
         x = x[None]
     if x.ndim != 3 or x.shape[1:] != (F, T):
         raise SimError(f"inputs have shape {tuple(x.shape)}; expected N x {F} x {T} "
                        f"(clips x features x frames)")
-    lo, hi = int(model["input"]["lo"]), int(model["input"]["hi"])
+    lo, hi = model.input.lo, model.input.hi
     if np.issubdtype(x.dtype, np.floating):
         if not np.isfinite(x).all():
             raise SimError("float inputs contain NaN or infinity")
@@ -234,7 +235,7 @@ def _drop_pch(bdir: Path) -> None:
         pch.unlink(missing_ok=True)
 
 
-def run_bench(bdir: Path, simulator: str, model: dict, clips: np.ndarray, seed: int,
+def run_bench(bdir: Path, simulator: str, model: ExportLike, clips: np.ndarray, seed: int,
               waves: bool = False, mid_reset: bool = False, gaps: bool = True,
               backpressure: bool = True, timeout_cycles: int | None = None) -> dict:
     """Run tb_accel.py on a built design; return the bench's result dict."""
@@ -242,7 +243,7 @@ def run_bench(bdir: Path, simulator: str, model: dict, clips: np.ndarray, seed: 
     run_dir = bdir / f"run-{os.getpid()}-{random.getrandbits(32):08x}"
     run_dir.mkdir(parents=True)
     export_path = run_dir / "export.json"
-    export_path.write_text(json.dumps(model))
+    export_path.write_text(json.dumps(as_export(model).to_dict()))
     np.save(run_dir / "inputs.npy", np.asarray(clips, dtype=np.int16))
     out = run_dir / "results.json"
     cfg = {"export": str(export_path), "inputs": str(run_dir / "inputs.npy"), "seed": seed,
@@ -290,7 +291,7 @@ def schedule_errors(predictions: list[dict], records: list[dict]) -> list[str]:
     return errors
 
 
-def make_report(model: dict, config: HwConfig, res: dict, simulator: str,
+def make_report(model: ExportLike, config: HwConfig, res: dict, simulator: str,
                 predictions: list[dict] | None = None) -> dict:
     """The report: every figure from the hardware counters in the result records, each
     record's counters checked against the schedule model's `predictions` when given."""
@@ -327,7 +328,7 @@ def make_report(model: dict, config: HwConfig, res: dict, simulator: str,
         counter_errors += schedule_errors(predictions, records)
     return {
         "simulator": simulator,
-        "C": model["C"], "weight_bits": model["weight_bits"], "act_bits": model["act_bits"],
+        "C": model.C, "weight_bits": model.weight_bits, "act_bits": model.act_bits,
         "zero_skip": config.zero_skip, "skip_mode": config.skip_mode, "pes": config.pes,
         "depthwise": config.depthwise,
         "inferences": n,
@@ -350,7 +351,7 @@ def make_report(model: dict, config: HwConfig, res: dict, simulator: str,
     }
 
 
-def run_sim(export: dict, inputs, simulator: str = "verilator", hw_config: HwConfig | None = None,
+def run_sim(export: ExportLike, inputs, simulator: str = "verilator", hw_config: HwConfig | None = None,
             seed: int | None = None, waves: bool = False, mid_reset: bool = False,
             gaps: bool = True, backpressure: bool = True, break_rtl: int | None = None,
             mutate=None, timeout_cycles: int | None = None) -> dict:
@@ -361,7 +362,7 @@ def run_sim(export: dict, inputs, simulator: str = "verilator", hw_config: HwCon
     deliberately broken RTL, to show that the scoreboard catches it); mutate: any other
     function of the Verilog text, for the same purpose. timeout_cycles: the bench fails when
     the results are not all out by then (default: the schedule model's budget)."""
-    model = validate(export)
+    model = as_export(export)
     config = hw_config or HwConfig()
     build_plan(model, config)                     # HwConfigError before any simulator starts
     clips = quantize_inputs(model, inputs)

@@ -12,6 +12,7 @@ import pytest
 from sparknet_hw.quant import golden
 from sparknet_hw.quant.accumulators import dot_range
 from sparknet_hw.quant.export import export_model, self_check_inputs
+from sparknet_hw.quant.export_types import as_export
 from sparknet_hw.quant.features import quantize_features
 from sparknet_hw.quant.random_export import random_export
 from sparknet_hw.quant.testing import small_qat_model
@@ -23,20 +24,20 @@ def fits(values, bits):
 
 def layers(export):
     """(name, kind, weight, bias, input lo, input hi, acc_bits) for every accumulator."""
-    lo, hi = export["input"]["lo"], export["input"]["hi"]
-    for i, block in enumerate(export["blocks"], start=1):
-        dw, pw, res = block["dw"], block["pw"], block.get("res")
-        yield f"block{i}.dw", "dw", dw["weight"], None, lo, hi, dw["acc_bits"]
-        yield f"block{i}.pw", "pw", pw["weight"], pw["bias"], dw["lo"], dw["hi"], pw["acc_bits"]
+    lo, hi = export.input.lo, export.input.hi
+    for i, block in enumerate(export.blocks, start=1):
+        dw, pw, res = block.dw, block.pw, block.res
+        yield f"block{i}.dw", "dw", dw.weight, None, lo, hi, dw.acc_bits
+        yield f"block{i}.pw", "pw", pw.weight, pw.bias, dw.lo, dw.hi, pw.acc_bits
         if res is not None:
-            yield f"block{i}.res", "pw", res["weight"], res["bias"], lo, hi, res["acc_bits"]
-            lo, hi = block["add"]["lo"], block["add"]["hi"]
+            yield f"block{i}.res", "pw", res.weight, res.bias, lo, hi, res.acc_bits
+            lo, hi = block.add.lo, block.add.hi
         else:
-            lo, hi = pw["lo"], pw["hi"]
-    head = export["head"]
-    yield "head", "pw", head["weight"], head["bias"], lo, hi, head["acc_bits"]
-    cls = export["classifier"]
-    yield "classifier", "linear", cls["weight"], cls["bias"], 0, export["frames"], cls["acc_bits"]
+            lo, hi = pw.lo, pw.hi
+    head = export.head
+    yield "head", "pw", head.weight, head.bias, lo, hi, head.acc_bits
+    cls = export.classifier
+    yield "classifier", "linear", cls.weight, cls.bias, 0, export.frames, cls.acc_bits
 
 
 def worst_case_accumulators(kind, weight, bias, lo, hi, frames):
@@ -67,8 +68,8 @@ EXPORTS = {
     "qat C=8 W8A8": lambda: export_model(small_qat_model(8, 8, 8, seed=1, train_steps=2)),
     "qat C=32 W4A4": lambda: export_model(small_qat_model(32, 4, 4, seed=2)),
     "qat C=4 W8A4": lambda: export_model(small_qat_model(4, 8, 4, seed=3)),
-    "random C=16 W8A8": lambda: random_export(16, seed=4),
-    "random C=32 W4A6": lambda: random_export(32, 4, 6, seed=5),
+    "random C=16 W8A8": lambda: as_export(random_export(16, seed=4)),
+    "random C=32 W4A6": lambda: as_export(random_export(32, 4, 6, seed=5)),
 }
 
 
@@ -76,7 +77,7 @@ EXPORTS = {
 def test_worst_case_inputs_reach_and_respect_acc_bits(name):
     export = EXPORTS[name]()
     for layer, kind, weight, bias, lo, hi, bits in layers(export):
-        top, bottom = worst_case_accumulators(kind, weight, bias, lo, hi, export["frames"])
+        top, bottom = worst_case_accumulators(kind, weight, bias, lo, hi, export.frames)
         want_bottom, want_top = dot_range(weight, lo, hi, bias)
         assert np.array_equal(top, want_top) and np.array_equal(bottom, want_bottom), layer
         both = np.concatenate([top, bottom])
@@ -87,12 +88,12 @@ def test_worst_case_inputs_reach_and_respect_acc_bits(name):
 def test_extreme_network_inputs_stay_inside_acc_bits():
     export = export_model(small_qat_model(16, 8, 8, seed=6))
     x = quantize_features(self_check_inputs(export, n_random=32), export)
-    names = {f"block{i}.{p}_acc": export["blocks"][i - 1][p]["acc_bits"]
+    names = {f"block{i}.{p}_acc": getattr(export.blocks[i - 1], p).acc_bits
              for i in range(1, 5) for p in ("dw", "pw", "res")
-             if export["blocks"][i - 1].get(p)}
-    names["head_acc"] = export["head"]["acc_bits"]
+             if getattr(export.blocks[i - 1], p) is not None}
+    names["head_acc"] = export.head.acc_bits
     for clip in x:
         out = golden.run(export, clip)
         for key, bits in names.items():
             assert fits(out[key], bits), key
-        assert fits(out["logits"], export["classifier"]["acc_bits"])
+        assert fits(out["logits"], export.classifier.acc_bits)

@@ -38,12 +38,12 @@ def real_features(n):
 
 
 def inputs_for(export, seed):
-    step = 2.0 ** -np.asarray(export["input"]["frac"], dtype=np.float64)[:, None]
-    lo, hi = export["input"]["lo"] * step, export["input"]["hi"] * step
+    step = 2.0 ** -export.input.fracs.astype(np.float64)[:, None]
+    lo, hi = export.input.lo * step, export.input.hi * step
     x = [self_check_inputs(export, n_random=48, seed=seed),              # 51 incl. min/max/0
          random_features(40, seed=seed).numpy() * (hi / 16),               # MFCC-like
          np.where(np.random.default_rng(seed).random((24, 32, 101)) < 0.5, lo, hi),  # extremes
-         np.random.default_rng(seed + 1).integers(export["input"]["lo"], export["input"]["hi"] + 1,
+         np.random.default_rng(seed + 1).integers(export.input.lo, export.input.hi + 1,
                                                   size=(15, 32, 101)) * step]
     x.append(real_features(16))
     return np.concatenate([np.asarray(a, dtype=np.float32) for a in x])
@@ -52,8 +52,8 @@ def inputs_for(export, seed):
 @pytest.mark.parametrize("C,bits", CASES)
 def test_golden_equals_brevitas_exactly(C, bits):
     model, export = model_and_export(C, bits)
-    assert export["weight_bits"] == export["act_bits"] == bits
-    assert float_exact_bits(export) < 24 and export["source"]["float_exact"]
+    assert export.weight_bits == export.act_bits == bits
+    assert float_exact_bits(export) < 24 and export.source["float_exact"]
     x = inputs_for(export, seed=C + bits)
     assert len(x) >= 130
     # logits on every input
@@ -62,7 +62,7 @@ def test_golden_equals_brevitas_exactly(C, bits):
     assert np.array_equal(got["logits"], want)
     # the check is not vacuous: gates switch and the logits differ between clips
     counts = got["gate_counts"]
-    assert ((counts > 0) & (counts < export["frames"])).mean() > 0.3
+    assert ((counts > 0) & (counts < export.frames)).mean() > 0.3
     assert len({tuple(r) for r in got["logits"].tolist()}) > len(x) // 2
     # every intermediate tensor too, on a subset
     full = verify(model, export, x[::4], full=True)
@@ -72,8 +72,8 @@ def test_golden_equals_brevitas_exactly(C, bits):
 def test_eight_bit_input_with_four_bit_activations():
     model = small_qat_model(16, 4, 4, seed=7, train_steps=3, input_bits=8)
     export = export_model(model)
-    assert (export["input"]["lo"], export["input"]["hi"], export["act_bits"]) == (-128, 127, 4)
-    assert export["blocks"][0]["dw"]["hi"] == 7
+    assert (export.input.lo, export.input.hi, export.act_bits) == (-128, 127, 4)
+    assert export.blocks[0].dw.hi == 7
     x = inputs_for(export, seed=11)
     assert verify(model, export, x)["mismatches"] == 0
     assert verify(model, export, x[::4], full=True)["mismatches"] == 0
@@ -84,7 +84,7 @@ def test_input_quantization_matches_brevitas(C, bits):
     model, export = model_and_export(C, bits)
     x = inputs_for(export, seed=5)[:64]
     # half-way points between two integers must round to even
-    fracs = np.asarray(export["input"]["frac"])
+    fracs = np.asarray(export.input.frac)
     assert len(set(fracs.tolist())) > 1            # a different frac per feature is exercised
     step = 2.0 ** -fracs.astype(np.float64)[:, None]
     x[0] = (np.arange(32 * 101).reshape(32, 101) % 9 - 4 + 0.5) * step
@@ -105,10 +105,9 @@ def test_one_lsb_change_in_the_export_is_caught():
               ("block4.pw", lambda e: e["blocks"][3]["pw"]["weight"][1], 2),
               ("block2.res", lambda e: e["blocks"][1]["res"]["weight"][0], 0)]
     for name, row_of, j in places:
-        import copy
-        changed = copy.deepcopy(export)
+        changed = export.to_dict()          # a changed copy: the JSON document, edited
         row = row_of(changed)
-        row[j] += 1 if row[j] < 2 ** (export["weight_bits"] - 1) - 1 else -1
+        row[j] += 1 if row[j] < 2 ** (export.weight_bits - 1) - 1 else -1
         logits_only = verify(model, changed, x)
         full = verify(model, changed, x, full=True)
         assert full["mismatches"] > 0, name
@@ -122,8 +121,7 @@ def test_saved_and_reloaded_checkpoint_exports_the_same(tmp_path):
     model, export = model_and_export(4, 4)
     path = save_qat_checkpoint(tmp_path / "q.pt", model)
     again = export_model(path)
-    assert {k: v for k, v in again.items() if k != "source"} == \
-        {k: v for k, v in export.items() if k != "source"}
+    assert again == export                  # `source` takes no part in the comparison
     x = torch.from_numpy(inputs_for(export, seed=1)[:32])
     assert torch.equal(load_qat_checkpoint(path).integer_logits(x), model.integer_logits(x))
 

@@ -75,7 +75,7 @@ def test_integer_logits_follow_fp_logits():
     model = small_qat_model(8, 6, 7, seed=2)
     x = random_features(16, seed=3)
     logits, _ = model(x)
-    step = 2.0 ** export_model(model)["classifier"]["out_frac"]
+    step = 2.0 ** export_model(model).classifier.out_frac
     assert torch.equal(logits * step, model.integer_logits(x).float())
 
 
@@ -146,7 +146,7 @@ def test_qonnx_export_runs_in_qonnx_to_the_same_logits(tmp_path):
     path = export_qonnx(model, tmp_path)
     x = np.concatenate([self_check_inputs(export, n_random=8)[:6],
                         random_features(6, seed=8).numpy()])
-    got = run_qonnx(path, x) * 2.0 ** export["classifier"]["out_frac"]
+    got = run_qonnx(path, x) * 2.0 ** export.classifier.out_frac
     assert np.array_equal(got, np.rint(got))                   # exact integers
     want = model.integer_logits(torch.from_numpy(x)).numpy()
     assert np.array_equal(got.astype(np.int64), want)

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UserError
+from ..quant.export_types import Export
 
 
 def register(sub) -> None:
@@ -53,29 +54,29 @@ def run(args) -> int:
         user = read_clips(args.features).features       # as stored (audio: its MFCC)
         to_model_input(user, export, args.features)     # shape / dtype / range errors first
         if np.issubdtype(user.dtype, np.floating):
-            user = user.reshape(-1, export["features"], export["frames"])
+            user = user.reshape(-1, export.features, export.frames)
             features = np.concatenate([features, user.astype(np.float32)])
     check = verify(model, export, features)
     if check["mismatches"]:
         raise UserError(f"golden model and Brevitas model disagree on {check['mismatches']} of "
                         f"{check['inputs']} inputs (first: #{check['first_mismatch']}); "
                         f"not writing an export")
-    export["source"]["self_check"] = check
+    export.source["self_check"] = check
     path = write_export(export, args.out)
-    summary = {"export": str(path), "C": export["C"], "weight_bits": export["weight_bits"],
-               "act_bits": export["act_bits"], "self_check": check,
+    summary = {"export": str(path), "C": export.C, "weight_bits": export.weight_bits,
+               "act_bits": export.act_bits, "self_check": check,
                "acc_bits": _acc_bits(export)}
     if args.qonnx:
         from ..quant.export import run_qonnx
         onnx_path = export_qonnx(model, args.out)
-        step = 2.0 ** export["classifier"]["out_frac"]
+        step = 2.0 ** export.classifier.out_frac
         got = np.rint(run_qonnx(onnx_path, features[:8]) * step).astype(np.int64)
         want = model.integer_logits(torch.from_numpy(features[:8])).numpy()
         summary["qonnx"] = {"path": str(onnx_path), "matches": bool(np.array_equal(got, want))}
     if args.json:
         print(json.dumps(summary, indent=2))
     else:
-        print(f"wrote {path}: C={export['C']} W{export['weight_bits']}A{export['act_bits']}, "
+        print(f"wrote {path}: C={export.C} W{export.weight_bits}A{export.act_bits}, "
               f"golden == Brevitas on {check['inputs']} inputs")
         print("accumulator bits: " + ", ".join(f"{k} {v}" for k, v in summary["acc_bits"].items()))
         if "qonnx" in summary:
@@ -84,28 +85,27 @@ def run(args) -> int:
     return 0
 
 
-def _acc_bits(export: dict) -> dict:
+def _acc_bits(export: Export) -> dict:
     out = {}
-    for i, block in enumerate(export["blocks"], start=1):
+    for i, block in enumerate(export.blocks, start=1):
         for part in ("dw", "pw", "res"):
-            if block.get(part):
-                out[f"block{i}.{part}"] = block[part]["acc_bits"]
-    out["head"] = export["head"]["acc_bits"]
-    out["classifier"] = export["classifier"]["acc_bits"]
+            layer = getattr(block, part)
+            if layer is not None:
+                out[f"block{i}.{part}"] = layer.acc_bits
+    out["head"] = export.head.acc_bits
+    out["classifier"] = export.classifier.acc_bits
     return out
 
 
 def _check(args) -> int:
     from ..clips import load_clip_batch
     from ..quant import golden
-    from ..quant.export_format import load_export
-
-    export = load_export(args.check)
-    result = {"export": str(args.check), "C": export["C"], "valid": True}
+    export = Export.load(args.check)
+    result = {"export": str(args.check), "C": export.C, "valid": True}
     if args.features is not None:
         x = load_clip_batch(args.features, export).features
         out = golden.run_batch(export, x)
-        labels = export["labels"]
+        labels = export.labels
         result["classes"] = [labels[k] for k in out["classes"].tolist()]
         result["logits"] = out["logits"].tolist()
     if args.json:

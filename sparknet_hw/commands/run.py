@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from ..errors import UserError
+from ..quant.export_types import Export
 
 
 def register(sub) -> None:
@@ -31,17 +32,15 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def _load_model(path: Path | None, C: int) -> dict:
-    from ..quant.export_format import load_export
-
+def _load_model(path: Path | None, C: int) -> Export:
     if path is not None:
-        return load_export(path)
+        return Export.load(path)
     from ..shipped import int8_export
     shipped = int8_export(C)
     if not shipped.is_file():
         raise UserError(f"the board runs C={C} but there is no shipped export {shipped.name}; "
                         f"pass the export the bitstream was built from with --export")
-    return load_export(shipped)
+    return Export.load(shipped)
 
 
 def run(args) -> int:
@@ -62,8 +61,8 @@ def run(args) -> int:
             raise UserError(f"the board speaks protocol version {info['version']}, this host "
                             f"{P.PROTOCOL_VERSION}; rebuild the bitstream")
         model = _load_model(args.export, info["C"])
-        if model["C"] != info["C"]:
-            raise UserError(f"the export is for C={model['C']} but the board runs C={info['C']}")
+        if model.C != info["C"]:
+            raise UserError(f"the export is for C={model.C} but the board runs C={info['C']}")
         matches = P.export_fingerprint(model) == info["fingerprint"]
         if not matches:
             print("warning: the export's fingerprint differs from the bitstream's; the golden "
@@ -72,7 +71,7 @@ def run(args) -> int:
         golden = None
         if matches:
             from ..quant import golden
-        labels = model.get("labels") or [str(k) for k in range(12)]
+        labels = list(model.labels)
         if not args.json:
             print(f"board: C={info['C']}, {info['record_words']} record words, protocol "
                   f"v{info['version']}, {args.port} at {args.baud} baud")

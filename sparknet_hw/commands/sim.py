@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UserError
+from ..quant.export_types import Export, as_export
 
 
 def register(sub) -> None:
@@ -46,12 +47,11 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def load_model(args) -> dict:
-    from ..quant.export_format import load_export
+def load_model(args) -> Export:
     if args.export is not None:
-        model = load_export(args.export)
-        if args.C is not None and model["C"] != args.C:
-            raise UserError(f"--C {args.C} but the export {args.export} is for C={model['C']}")
+        model = Export.load(args.export)
+        if args.C is not None and model.C != args.C:
+            raise UserError(f"--C {args.C} but the export {args.export} is for C={model.C}")
         return model
     if args.C is None:
         args.C = 8
@@ -61,14 +61,14 @@ def load_model(args) -> dict:
         from ..shipped import int8_export
         shipped = int8_export(args.C)
         if shipped.is_file():
-            model = load_export(shipped)
+            model = Export.load(shipped)
         else:
             print(f"warning: no shipped export {shipped.name}; using a RANDOM export "
                   f"(quant.random_export, C={args.C}, int8, shifts and biases fitted on the "
                   f"shipped real clips) -- figures are not those of a trained network",
                   file=sys.stderr)
             from ..sim.stimuli import calibrated_export
-            model = calibrated_export(args.C)
+            model = as_export(calibrated_export(args.C))
     return model
 
 
@@ -77,8 +77,8 @@ def load_inputs(args, model, rng) -> np.ndarray:
     MFCC quantized) or random ones."""
     if args.inputs is None:
         n = args.clips or 2
-        lo, hi = model["input"]["lo"], model["input"]["hi"]
-        return rng.integers(lo, hi + 1, size=(n, model["features"], model["frames"]))
+        lo, hi = model.input.lo, model.input.hi
+        return rng.integers(lo, hi + 1, size=(n, model.features, model.frames))
     from ..clips import load_clip_batch
     return load_clip_batch(args.inputs, model, n=args.clips).features
 

@@ -22,6 +22,7 @@ import numpy as np
 
 from .. import shipped as shipped_files
 from ..errors import UserError
+from ..quant.export_types import Export, as_export
 from .common import (MARKER, STAGES, WIDTHS, BuildError, BuildOptions, ExportOut, Plan,
                      ReportOut, RtlOut, SynthOut, VerifyOut, _say, _write_json)
 from .energy import start_activity
@@ -146,8 +147,9 @@ def stage_export(plan: Plan) -> ExportOut:
             except ImportError:
                 from ..quant.random_export import random_export
                 model, origin = random_export(opts.C), "random export"
-    if model["C"] != opts.C:
-        raise BuildError(f"the export is for C={model['C']} but --C {opts.C} was asked for")
+    model = as_export(model, origin)
+    if model.C != opts.C:
+        raise BuildError(f"the export is for C={model.C} but --C {opts.C} was asked for")
     from ..quant.export import write_export
     path = write_export(model, plan.out)
     return ExportOut(model, path, origin)
@@ -202,7 +204,7 @@ def check_resources(plan: Plan, needs) -> None:
         _say(plan, f"      note: {note}")
 
 
-def load_clips(plan: Plan, model: dict):
+def load_clips(plan: Plan, model: Export):
     """(int clips [N, 32, T], labels or None, names) from --inputs or the shipped clips
     (sparknet_hw.clips: float MFCC quantized, integer features range-checked)."""
     from ..clips import load_clip_batch, shipped_clips
@@ -214,8 +216,8 @@ def load_clips(plan: Plan, model: dict):
         batch = shipped_clips(model, n=opts.clips)
     if batch is None:                   # no shipped clips: random ones (development)
         rng = np.random.default_rng(0)
-        x = rng.integers(model["input"]["lo"], model["input"]["hi"] + 1,
-                         size=(4, model["features"], model["frames"]))[:opts.clips]
+        x = rng.integers(model.input.lo, model.input.hi + 1,
+                         size=(4, model.features, model.frames))[:opts.clips]
         return x.astype(np.int64), None, [f"clip{i}" for i in range(len(x))]
     return batch.features, batch.labels, batch.names
 

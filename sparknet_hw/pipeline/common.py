@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UserError
+from ..quant.export_types import Export
 
 MARKER = ".sparknet_build"
 STAGES = ("export", "rtl", "verify", "synth", "report")
@@ -63,7 +64,7 @@ class Plan:
 
 @dataclass
 class ExportOut:
-    model: dict
+    model: Export
     path: Path
     origin: str                       # "export file", "checkpoint", "shipped export", ...
 

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..quant.export_types import Export
 from .common import ExportOut, Plan, ReportOut, RtlOut, SynthOut, VerifyOut, _write_json
 from .energy import ActivityJob, energy_lines, energy_of
 
 
-def export_accuracy(model: dict) -> float | None:
+def export_accuracy(model: Export) -> float | None:
     """The accuracy the export's source records (QAT validation), if any."""
-    src = model.get("source") or {}
+    src = model.source or {}
     acc = src.get("accuracy")
     if isinstance(acc, dict):
         acc = acc.get("qat") or acc.get("accuracy")
@@ -82,14 +83,14 @@ def build_report(plan: Plan, exp: ExportOut, ver: VerifyOut, syn: SynthOut,
     return report
 
 
-def roofline_of(plan: Plan, model: dict, macs_issued: float, cycles: float) -> dict:
+def roofline_of(plan: Plan, model: Export, macs_issued: float, cycles: float) -> dict:
     """The cycle floors of a build (boards.resources.roofline): issued MACs / the design's PEs
     and / the products per cycle of the chip's hard multipliers (boards.platforms.DEVICES),
     and the measured cycles against each."""
     from ..boards.resources import roofline
 
     return roofline(macs_issued, cycles, plan.hw.pes, plan.spec.device,
-                    int(model.get("weight_bits", 8)), int(model.get("act_bits", 8)))
+                    model.weight_bits, model.act_bits)
 
 
 def _plots(plan: Plan, ver: VerifyOut, report: dict) -> list[Path]:
