@@ -29,6 +29,18 @@ def test_shipped_exports_round_trip_exactly(C):
     assert export_fingerprint(export) == export_fingerprint(d)
 
 
+@pytest.mark.parametrize("C", [C for C in SHIPPED if shipped.int8_checkpoint(C).is_file()])
+def test_exporting_a_shipped_qat_checkpoint_gives_its_shipped_export(C):
+    """export_model builds the typed Export straight from the Brevitas model; for every
+    shipped width it equals the shipped file made from the same checkpoint (whose `source`
+    also holds the export command's self-check, which takes no part in the comparison)."""
+    from sparknet_hw.quant.export import export_model
+    made = export_model(shipped.int8_checkpoint(C))
+    assert isinstance(made, Export)
+    assert made == Export.load(shipped.int8_export(C))
+    assert made.to_dict()["blocks"] == json.loads(shipped.int8_export(C).read_text())["blocks"]
+
+
 @pytest.mark.parametrize("make", [lambda: random_export(8, seed=3),
                                   lambda: balanced_export(4, seed=2),
                                   lambda: stress_export(8, seed=5, frames=16)])
