@@ -34,6 +34,7 @@ class Recipe:
     balance: bool = False            # draw every class equally often
     unknown_weight: float = 1.0      # ... and `_unknown_` this many times as often
     p_zero_silence: float = 0.1      # `_silence_` clips replaced by digital silence
+    p_reversed: float = 0.0          # keyword clips played backwards, labelled `_unknown_`
     speaker_fraction: float = 1.0    # real training speakers kept (the learning curve)
     ema: float = 0.0                 # decay of the weight average kept and saved; 0: none
     teacher: str | None = None       # float checkpoint of a wider model to distil from
@@ -94,11 +95,26 @@ def evaluate_features(model: SparkNet, features, labels, batch_size: int = 512) 
             "predictions_hard": torch.cat(preds_hard).tolist() if preds_hard else []}
 
 
+def reversed_unknown(waves, labels, p: float, gen):
+    """Keyword clips played backwards with probability p, relabelled `_unknown_`: real
+    voices saying something that is no keyword, which the real `_unknown_` clips (a few
+    words) lack. `on` and `no` are left alone: each reversed sounds like the other."""
+    from .data.labels import LABELS, SILENCE, UNKNOWN
+    keep = {UNKNOWN, SILENCE, LABELS.index("on"), LABELS.index("no")}
+    eligible = ~torch.isin(labels, torch.tensor(sorted(keep)))
+    flip = eligible & (torch.rand(len(labels), generator=gen) < p)
+    waves = torch.where(flip.unsqueeze(1), waves.flip(1), waves)
+    return waves, torch.where(flip, torch.full_like(labels, UNKNOWN), labels)
+
+
 def augmented_features(waves, labels, recipe: Recipe, C: int, gen, bank=None):
-    """MFCC of one training batch after the recipe's waveform and feature augmentation."""
+    """MFCC of one training batch after the recipe's waveform and feature augmentation, and
+    the batch's labels (reversed clips become `_unknown_`)."""
     from .data.dataset import augment_batch, spec_augment
     from .data.labels import SILENCE
     from .features import mfcc_torch
+    if recipe.p_reversed > 0:
+        waves, labels = reversed_unknown(waves, labels, recipe.p_reversed, gen)
     if recipe.p_zero_silence > 0:
         # an all-zero input stays all zero through peak normalisation, and nothing else
         # in the data looks like it: without these the model calls it a keyword
@@ -109,7 +125,7 @@ def augmented_features(waves, labels, recipe: Recipe, C: int, gen, bank=None):
                                  p_background=recipe.background_probability(C),
                                  snr_db=tuple(recipe.snr_db), speed=recipe.speed,
                                  p_speed=recipe.p_speed))
-    return spec_augment(x, gen) if recipe.spec_augment else x
+    return (spec_augment(x, gen) if recipe.spec_augment else x), labels
 
 
 def _selection_loss(model, val: dict, x, y, real) -> float:
@@ -203,11 +219,12 @@ def train(C: int, data_roots, out, recipe: Recipe = Recipe(), progress: bool = T
         ce_sum, seen = 0.0, 0
         for i in range(0, len(order), recipe.batch_size):
             idx = order[i:i + recipe.batch_size]
-            x = augmented_features(train_set.wave_batch(idx), labels[idx], recipe, C, gen, bank)
+            x, y = augmented_features(train_set.wave_batch(idx), labels[idx], recipe, C, gen,
+                                      bank)
             for group in opt.param_groups:
                 group["lr"] = poly_hold_decay(step, total_steps, recipe.lr)
             logits, mu = model(x)
-            loss, ce = sparknet_loss(logits, mu, labels[idx])
+            loss, ce = sparknet_loss(logits, mu, y)
             if teacher is not None:
                 loss = loss + CE_WEIGHT * (teacher.loss(logits, x, ce) - ce)
             opt.zero_grad()

@@ -587,7 +587,7 @@ def test_zero_silence_rows_become_digital_silence(monkeypatch):
     labels = torch.tensor([SILENCE, 0, SILENCE, UNKNOWN, 4, SILENCE])
     waves = torch.rand(len(labels), RATE, generator=g) * 2 - 1
     recipe = Recipe(p_zero_silence=1.0, spec_augment=False)
-    x = augmented_features(waves, labels, recipe, 4, g)
+    x, _ = augmented_features(waves, labels, recipe, 4, g)
     sil = labels == SILENCE
     fed = calls[-1]["waves"]
     assert fed[sil].eq(0).all()                        # every silence row zeroed ...
@@ -624,7 +624,7 @@ def test_recipe_augmentation_reaches_augment_batch(monkeypatch):
     assert recipe.balance
     bank = torch.rand(3, RATE)
     g = torch.Generator().manual_seed(0)
-    x = augmented_features(torch.rand(4, RATE), torch.zeros(4, dtype=torch.long), recipe, 4,
+    x, _ = augmented_features(torch.rand(4, RATE), torch.zeros(4, dtype=torch.long), recipe, 4,
                            g, bank)
     kw = calls[-1]
     assert kw["speed"] == recipe.speed > 0 and kw["p_speed"] == recipe.p_speed > 0
@@ -700,3 +700,24 @@ def _split_of_file(root: Path, path: Path) -> str:
         if rel in (root / name).read_text().split():
             return split
     return "train"
+
+
+def test_reversed_keywords_become_unknown_and_on_no_stay():
+    """--p-reversed: a chosen keyword clip is its waveform backwards, labelled `_unknown_`;
+    `on`/`no` (each the other backwards), `_unknown_` and `_silence_` are never chosen."""
+    import torch
+    from sparknet_hw.data.labels import LABELS, SILENCE, UNKNOWN
+    from sparknet_hw.train import reversed_unknown
+    labels = torch.arange(len(LABELS)).repeat(40)
+    waves = torch.rand(len(labels), 64, generator=torch.Generator().manual_seed(1))
+    out, new = reversed_unknown(waves, labels, 0.5, torch.Generator().manual_seed(2))
+    flipped = (new != labels)
+    assert flipped.any() and (new[flipped] == UNKNOWN).all()
+    assert torch.equal(out[flipped], waves[flipped].flip(1))
+    assert torch.equal(out[~flipped], waves[~flipped])
+    never = [LABELS.index("on"), LABELS.index("no"), UNKNOWN, SILENCE]
+    assert not torch.isin(labels[flipped], torch.tensor(never)).any()
+    share = flipped.float().sum() / (~torch.isin(labels, torch.tensor(never))).sum()
+    assert 0.35 < float(share) < 0.65
+    same, kept = reversed_unknown(waves, labels, 0.0, torch.Generator().manual_seed(2))
+    assert torch.equal(same, waves) and torch.equal(kept, labels)

@@ -35,6 +35,9 @@ def register(sub) -> None:
     p.add_argument("--unknown-weight", type=float, default=None, metavar="W",
                    help="with balancing, draw _unknown_ W times as often as each other class "
                         "(default 1)")
+    p.add_argument("--p-reversed", type=float, default=None, metavar="P",
+                   help="play keyword clips backwards with probability P and train them as "
+                        "_unknown_ (not on/no; default 0)")
     p.add_argument("--spec-augment", action=argparse.BooleanOptionalAction, default=None,
                    help="SpecAugment masks on the MFCC (overrides the recipe)")
     p.add_argument("--p-background", type=float, default=None,
@@ -113,6 +116,7 @@ def run(args) -> int:
     overrides = {k: v for k, v in (("balance", args.balance), ("spec_augment", args.spec_augment),
                                    ("p_background", args.p_background), ("ema", args.ema),
                                    ("unknown_weight", args.unknown_weight),
+                                   ("p_reversed", args.p_reversed),
                                    ("distill_weight", args.distill_weight),
                                    ("distill_temperature", args.distill_temperature))
                  if v is not None}
@@ -126,6 +130,8 @@ def run(args) -> int:
         overrides.update(speed=args.speed, p_speed=0.5 if args.speed > 0 else 0.0)
     if args.unknown_weight is not None and not args.unknown_weight > 0:
         raise UserError("--unknown-weight is a relative weight: it must be above 0")
+    if args.p_reversed is not None and not 0 <= args.p_reversed <= 1:
+        raise UserError("--p-reversed is a probability: 0 <= p <= 1")
     if args.p_background is not None and not 0 <= args.p_background <= 1:
         raise UserError("--p-background is a probability: 0 <= p <= 1")
     recipe = PRESETS[args.recipe](epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
