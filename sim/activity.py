@@ -34,6 +34,8 @@ from pathlib import Path
 
 import numpy as np
 
+from sparknet_hw.quant.export_types import ExportLike, as_export
+
 PERIOD_S = 1e-8                 # simulated clock period (the value does not matter)
 VCD_FS = 10**15                 # Amaranth's VCD time unit is 1 fs
 IDLE_SETTLE = 64                # cycles after the record before the idle window starts
@@ -248,13 +250,12 @@ class Activity:
         return cls(**json.loads(text))
 
 
-def _fingerprint(model, hw, clip: np.ndarray, idle_cycles: int) -> str:
+def _fingerprint(model: ExportLike, hw, clip: np.ndarray, idle_cycles: int) -> str:
     from sparknet_hw import rtl
     digest = hashlib.sha256()
     for p in sorted(Path(rtl.__file__).parent.glob("*.py")):
         digest.update(p.name.encode() + p.read_bytes())
     digest.update(f"activity format {ACTIVITY_FORMAT}".encode())
-    from sparknet_hw.quant.export_types import as_export
     digest.update(json.dumps(as_export(model).to_dict(), sort_keys=True).encode())
     digest.update(repr(hw).encode())
     digest.update(np.ascontiguousarray(clip, dtype=np.int64).tobytes())

@@ -625,7 +625,7 @@ def test_recipe_augmentation_reaches_augment_batch(monkeypatch):
     bank = torch.rand(3, RATE)
     g = torch.Generator().manual_seed(0)
     x, _ = augmented_features(torch.rand(4, RATE), torch.zeros(4, dtype=torch.long), recipe, 4,
-                           g, bank)
+                              g, bank)
     kw = calls[-1]
     assert kw["speed"] == recipe.speed > 0 and kw["p_speed"] == recipe.p_speed > 0
     assert kw["p_background"] == recipe.p_background > 0 and kw["background"] is bank
@@ -721,3 +721,11 @@ def test_reversed_keywords_become_unknown_and_on_no_stay():
     assert 0.35 < float(share) < 0.65
     same, kept = reversed_unknown(waves, labels, 0.0, torch.Generator().manual_seed(2))
     assert torch.equal(same, waves) and torch.equal(kept, labels)
+    # the training batch gets the new labels: every keyword but on/no becomes _unknown_
+    from sparknet_hw.train import Recipe, augmented_features
+    recipe = Recipe(p_reversed=1.0, p_zero_silence=0.0)
+    _, batch_labels = augmented_features(torch.rand(len(LABELS), 16000) * 2 - 1,
+                                         torch.arange(len(LABELS)), recipe, 4,
+                                         torch.Generator().manual_seed(3))
+    assert batch_labels.tolist() == [lab if lab in never else UNKNOWN
+                                     for lab in range(len(LABELS))]

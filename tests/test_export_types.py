@@ -38,7 +38,6 @@ def test_exporting_a_shipped_qat_checkpoint_gives_its_shipped_export(C):
     made = export_model(shipped.int8_checkpoint(C))
     assert isinstance(made, Export)
     assert made == Export.load(shipped.int8_export(C))
-    assert made.to_dict()["blocks"] == json.loads(shipped.int8_export(C).read_text())["blocks"]
 
 
 @pytest.mark.parametrize("make", [lambda: random_export(8, seed=3),
