@@ -39,6 +39,7 @@ class QATRecipe:
     augment: bool = True           # waveform augmentation when the training set has waveforms
     balance: bool = False          # every class drawn equally often (as the float recipe did)
     unknown_weight: float = 1.0    # ... `_unknown_` this many times as often (as the float recipe)
+    unknown_by_word: bool = False  # ... each of its words equally often (as the float recipe)
     seed: int = 1948
 
     def ste_start(self) -> int:
@@ -122,7 +123,11 @@ def _train_batches(train_data, x, y, recipe: QATRecipe, gen):
             wave_batch = None
     if recipe.balance:
         from sparknet_hw.data.mixture import class_balanced_order
-        order = class_balanced_order(y, gen, recipe.unknown_weight)
+        within = None
+        if recipe.unknown_by_word and hasattr(train_data, "examples"):
+            from sparknet_hw.data.mixture import unknown_word_factors
+            within = unknown_word_factors(train_data)
+        order = class_balanced_order(y, gen, recipe.unknown_weight, within)
     else:
         order = torch.randperm(len(y), generator=gen)
     for i in range(0, len(order), recipe.batch_size):

@@ -33,6 +33,7 @@ class Recipe:
     spec_augment: bool = False       # SpecAugment time/coefficient masks on the MFCC
     balance: bool = False            # draw every class equally often
     unknown_weight: float = 1.0      # ... and `_unknown_` this many times as often
+    unknown_by_word: bool = False    # ... each of its words equally often, per folder
     p_zero_silence: float = 0.1      # `_silence_` clips replaced by digital silence
     p_reversed: float = 0.0          # keyword clips played backwards, labelled `_unknown_`
     speaker_fraction: float = 1.0    # real training speakers kept (the learning curve)
@@ -158,7 +159,8 @@ def train(C: int, data_roots, out, recipe: Recipe = Recipe(), progress: bool = T
     """Train SparkNet-C on one or several dataset folders; keep the checkpoint with the
     best validation loss (on the real-speech folders when there are any) at `out`.
     Returns the training summary."""
-    from .data.mixture import DataMix, class_balanced_order, per_source_accuracy
+    from .data.mixture import (DataMix, class_balanced_order, per_source_accuracy,
+                               unknown_word_factors)
 
     check_width(C)
     commit = git_revision()          # the code as the run starts, not as it ends
@@ -174,6 +176,7 @@ def train(C: int, data_roots, out, recipe: Recipe = Recipe(), progress: bool = T
     val_x, val_y = val_set.features, val_set.labels
     real_mask = val_set.real if bool(val_set.real.any()) else None
     bank = train_set.noise_bank if recipe.background_probability(C) > 0 else None
+    within_class = unknown_word_factors(train_set) if recipe.unknown_by_word else None
     for row_t, row_v in zip(train_set.describe(), val_set.describe()):
         split = ("split lists" if row_t["mode"] == "lists"
                  else f"{row_t['holdout_percent']:g} % of speakers held out")
@@ -214,8 +217,8 @@ def train(C: int, data_roots, out, recipe: Recipe = Recipe(), progress: bool = T
                        disable=not progress)
     for epoch in range(1, recipe.epochs + 1):
         model.train()
-        order = (class_balanced_order(labels, gen, recipe.unknown_weight) if recipe.balance
-                 else torch.randperm(len(labels), generator=gen))
+        order = (class_balanced_order(labels, gen, recipe.unknown_weight, within_class)
+                 if recipe.balance else torch.randperm(len(labels), generator=gen))
         ce_sum, seen = 0.0, 0
         for i in range(0, len(order), recipe.batch_size):
             idx = order[i:i + recipe.batch_size]

@@ -542,6 +542,78 @@ def test_class_balanced_order_weighs_unknown():
     assert abs(int(drawn[0]) - n / 4) < 5 * sd and abs(int(drawn[3]) - n / 4) < 5 * sd
 
 
+def _unknown_mix(words_per_source):
+    """A stand-in for DataMix: keyword `yes` clips plus `_unknown_` clips laid out as
+    {source: {word: clips}}, with the attributes unknown_word_factors reads."""
+    from types import SimpleNamespace
+    from sparknet_hw.data.speech_commands import Example
+    unknown, yes = LABELS.index("_unknown_"), LABELS.index("yes")
+    examples, source = [], []
+    for s, words in words_per_source.items():
+        for n in range(50):
+            examples.append(Example(f"/d{s}/yes/{n:04d}_nohash_0.wav", yes))
+            source.append(s)
+        for word, count in words.items():
+            for n in range(count):
+                examples.append(Example(f"/d{s}/{word}/{n:04d}_nohash_0.wav", unknown))
+                source.append(s)
+    return SimpleNamespace(examples=examples, source=torch.tensor(source),
+                           labels=torch.tensor([e.label for e in examples]))
+
+
+def test_unknown_word_factors_level_words_within_each_folder():
+    from sparknet_hw.data.mixture import unknown_word_factors
+    layout = {0: {"bed": 300, "cat": 300, "bird": 10, "dog": 5}, 1: {"tree": 12, "wow": 4}}
+    mix = _unknown_mix(layout)
+    f = unknown_word_factors(mix)
+    unknown = mix.labels == LABELS.index("_unknown_")
+    assert torch.all(f[~unknown] == 1)
+    words = [os.path.basename(os.path.dirname(e.path)) for e in mix.examples]
+    for s, per_word in layout.items():
+        in_source = unknown & (mix.source == s)
+        total = float(f[in_source].sum())
+        # the folder keeps its clip count as its mass, shared equally by its words
+        assert total == pytest.approx(sum(per_word.values()))
+        for word in per_word:
+            rows = [j for j in range(len(words)) if words[j] == word and bool(in_source[j])]
+            assert float(f[rows].sum()) == pytest.approx(total / len(per_word))
+
+
+def test_class_balanced_order_by_word_keeps_the_class_share():
+    from sparknet_hw.data.mixture import unknown_word_factors
+    mix = _unknown_mix({0: {"bed": 900, "bird": 30, "dog": 30}})
+    gen = torch.Generator().manual_seed(3)
+    order = class_balanced_order(mix.labels, gen, within_class=unknown_word_factors(mix))
+    n = len(order)
+    drawn = torch.bincount(mix.labels[order], minlength=len(LABELS))
+    sd = (n * 0.25) ** 0.5
+    assert abs(int(drawn[LABELS.index("_unknown_")]) - n / 2) < 5 * sd, drawn.tolist()
+    words = [os.path.basename(os.path.dirname(mix.examples[j].path)) for j in order.tolist()]
+    counts = {w: words.count(w) for w in ("bed", "bird", "dog")}
+    third = (n / 2) / 3
+    for w, c in counts.items():
+        assert abs(c - third) < 5 * (third ** 0.5), counts
+    plain = class_balanced_order(mix.labels, torch.Generator().manual_seed(3))
+    plain_words = [os.path.basename(os.path.dirname(mix.examples[j].path))
+                   for j in plain.tolist()]
+    assert plain_words.count("bed") > 10 * plain_words.count("bird")
+
+
+def test_train_unknown_by_word_is_recorded_and_checked(tmp_path, capsys):
+    from sparknet_hw.checkpoint import load_checkpoint
+    from sparknet_hw.cli import main
+    from test_data import make_speech_commands
+    sc = make_speech_commands(tmp_path / "sc")
+    common = ["train", "--C", "4", "--data", str(sc), "--epochs", "1", "--batch-size", "16"]
+    assert main(common + ["--recipe", "authors", "--unknown-by-word",
+                          "--out", str(tmp_path / "bad.pt")]) != 0
+    assert "--unknown-by-word" in capsys.readouterr().err
+    assert not (tmp_path / "bad.pt").exists()
+    out = tmp_path / "bw.pt"
+    assert main(common + ["--recipe", "real-speech", "--unknown-by-word", "--out", str(out)]) == 0
+    assert load_checkpoint(out, kind="float", C=4)["meta"]["recipe"]["unknown_by_word"] is True
+
+
 def test_train_unknown_weight_is_recorded_and_checked(tmp_path, capsys):
     from sparknet_hw.checkpoint import load_checkpoint
     from sparknet_hw.cli import main

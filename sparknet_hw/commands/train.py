@@ -35,6 +35,9 @@ def register(sub) -> None:
     p.add_argument("--unknown-weight", type=float, default=None, metavar="W",
                    help="with balancing, draw _unknown_ W times as often as each other class "
                         "(default 1)")
+    p.add_argument("--unknown-by-word", action=argparse.BooleanOptionalAction, default=None,
+                   help="with balancing, draw each word of _unknown_ equally often within its "
+                        "folder (default: clip by clip)")
     p.add_argument("--p-reversed", type=float, default=None, metavar="P",
                    help="play keyword clips backwards with probability P and train them as "
                         "_unknown_ (not on/no; default 0)")
@@ -116,6 +119,7 @@ def run(args) -> int:
     overrides = {k: v for k, v in (("balance", args.balance), ("spec_augment", args.spec_augment),
                                    ("p_background", args.p_background), ("ema", args.ema),
                                    ("unknown_weight", args.unknown_weight),
+                                   ("unknown_by_word", args.unknown_by_word),
                                    ("p_reversed", args.p_reversed),
                                    ("distill_weight", args.distill_weight),
                                    ("distill_temperature", args.distill_temperature))
@@ -138,9 +142,9 @@ def run(args) -> int:
                                   seed=args.seed, holdout=holdout,
                                   folder_holdout=folder_holdout,
                                   speaker_fraction=args.speaker_fraction, **overrides)
-    if recipe.unknown_weight != 1.0 and not recipe.balance:
-        raise UserError("--unknown-weight weighs the class-balanced draw: use it with "
-                        "--recipe real-speech or --balance")
+    if (recipe.unknown_weight != 1.0 or recipe.unknown_by_word) and not recipe.balance:
+        raise UserError("--unknown-weight and --unknown-by-word weigh the class-balanced draw: "
+                        "use them with --recipe real-speech or --balance")
     summary = train(args.C, args.data, out, recipe,
                     log=(lambda *a, **k: None) if args.json else print)
     if args.json:

@@ -116,17 +116,47 @@ def speaker_rank(speaker: str) -> float:
 
 
 def class_balanced_order(labels: torch.Tensor, generator: torch.Generator,
-                         unknown_weight: float = 1.0) -> torch.Tensor:
+                         unknown_weight: float = 1.0,
+                         within_class: torch.Tensor | None = None) -> torch.Tensor:
     """One epoch's worth of indices (len(labels)), drawn with replacement so that every
     class present is equally likely: the test lists weigh the 12 classes about equally,
     the training folders do not (two real clips of `on` for every hundred of `yes`).
     `unknown_weight` draws `_unknown_` that many times as often as each other class: it
-    stands for 25 words, each of the others for one."""
+    stands for 25 words, each of the others for one. `within_class` (one factor per clip,
+    averaging 1 over each class, as `unknown_word_factors` gives) moves draws between the
+    clips of a class without changing the class's share."""
     counts = torch.bincount(labels, minlength=len(LABELS)).double()
     per_class = 1.0 / counts.clamp_min(1)
     per_class[LABELS.index("_unknown_")] *= unknown_weight
     weights = per_class[labels]
+    if within_class is not None:
+        weights = weights * within_class.double()
     return torch.multinomial(weights, len(labels), replacement=True, generator=generator)
+
+
+def unknown_word_factors(mix: "DataMix") -> torch.Tensor:
+    """Per clip, the factor that makes every word of `_unknown_` equally likely within its
+    folder, each folder keeping its share of the class; 1 for the other classes.
+
+    The real `_unknown_` clips are mostly bed, cat and happy (300 speakers each in
+    gsc-train) while the test lists draw from 25 words about equally; drawn clip by clip,
+    three words take 70 % of the class."""
+    unknown = LABELS.index("_unknown_")
+    factors = torch.ones(len(mix.labels), dtype=torch.float64)
+    rows = [j for j in range(len(mix.labels)) if int(mix.labels[j]) == unknown]
+    groups: dict[tuple[int, str], list[int]] = {}
+    for j in rows:
+        path = mix.examples[j].path
+        word = os.path.basename(os.path.dirname(path)) if path else ""
+        groups.setdefault((int(mix.source[j]), word), []).append(j)
+    per_source: dict[int, list[list[int]]] = {}
+    for (source, _), members in groups.items():
+        per_source.setdefault(source, []).append(members)
+    for words in per_source.values():
+        clips = sum(len(m) for m in words)
+        for members in words:
+            factors[members] = clips / (len(words) * len(members))
+    return factors
 
 
 def per_source_accuracy(mix: DataMix, predictions) -> dict[str, dict]:
