@@ -599,6 +599,25 @@ def test_class_balanced_order_by_word_keeps_the_class_share():
     assert plain_words.count("bed") > 10 * plain_words.count("bird")
 
 
+def test_qat_batches_follow_the_float_recipes_word_balancing():
+    """QAT draws its batches as the float recipe recorded (quantize passes unknown_by_word
+    on): with it, the rare words get their share; without it, bed takes most draws."""
+    from sparknet_hw.quant.qat import QATRecipe, _train_batches
+    mix = _unknown_mix({0: {"bed": 900, "bird": 30, "dog": 30}})
+    x = torch.arange(len(mix.labels), dtype=torch.float32)   # a batch's x are its indices
+
+    def drawn_words(by_word):
+        recipe = QATRecipe(balance=True, unknown_by_word=by_word, augment=False,
+                           batch_size=len(x))
+        (xb, _), = list(_train_batches(mix, x, mix.labels, recipe, torch.Generator().manual_seed(4)))
+        words = [os.path.basename(os.path.dirname(mix.examples[int(j)].path)) for j in xb]
+        return {w: words.count(w) for w in ("bed", "bird", "dog")}
+
+    by_word, by_clip = drawn_words(True), drawn_words(False)
+    assert by_word["bird"] > by_word["bed"] / 3 and by_word["dog"] > by_word["bed"] / 3, by_word
+    assert by_clip["bed"] > 10 * by_clip["bird"], by_clip
+
+
 def test_train_unknown_by_word_is_recorded_and_checked(tmp_path, capsys):
     from sparknet_hw.checkpoint import load_checkpoint
     from sparknet_hw.cli import main
