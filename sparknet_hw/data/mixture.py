@@ -138,7 +138,7 @@ def unknown_word_factors(mix: "DataMix") -> torch.Tensor:
     """Per clip, the factor that makes every word of `_unknown_` equally likely within its
     folder, each folder keeping its share of the class; 1 for the other classes.
 
-    The real `_unknown_` clips are mostly bed, cat and happy (300 speakers each in
+    The real `_unknown_` clips are mostly bed, cat and happy (300 clips each in
     gsc-train) while the test lists draw from 25 words about equally; drawn clip by clip,
     three words take 70 % of the class."""
     unknown = LABELS.index("_unknown_")
