@@ -143,18 +143,14 @@ def unknown_word_factors(mix: "DataMix") -> torch.Tensor:
     three words take 70 % of the class."""
     unknown = LABELS.index("_unknown_")
     factors = torch.ones(len(mix.labels), dtype=torch.float64)
-    rows = [j for j in range(len(mix.labels)) if int(mix.labels[j]) == unknown]
-    groups: dict[tuple[int, str], list[int]] = {}
-    for j in rows:
+    by_source: dict[int, dict[str, list[int]]] = {}
+    for j in (mix.labels == unknown).nonzero().flatten().tolist():
         path = mix.examples[j].path
         word = os.path.basename(os.path.dirname(path)) if path else ""
-        groups.setdefault((int(mix.source[j]), word), []).append(j)
-    per_source: dict[int, list[list[int]]] = {}
-    for (source, _), members in groups.items():
-        per_source.setdefault(source, []).append(members)
-    for words in per_source.values():
-        clips = sum(len(m) for m in words)
-        for members in words:
+        by_source.setdefault(int(mix.source[j]), {}).setdefault(word, []).append(j)
+    for words in by_source.values():
+        clips = sum(map(len, words.values()))
+        for members in words.values():
             factors[members] = clips / (len(words) * len(members))
     return factors
 
