@@ -2,6 +2,7 @@
 import json
 import os
 import shutil
+from collections import Counter
 
 import numpy as np
 import pytest
@@ -308,3 +309,22 @@ def test_synth_rejects_tiny_per_class(tmp_path):
 
     with pytest.raises(UserError, match="at least 3"):
         synthesize(tmp_path / "x", per_class=2, progress=False)
+
+
+def test_plan_unknown_per_class_only_appends_unknown_clips():
+    from sparknet_hw.data.synth import UNKNOWN_WORDS, plan, split_sizes
+
+    base, more = plan(20, 5), plan(20, 5, unknown_per_class=200)
+    keyword = [c for c in base if c["label"] != "_unknown_"]
+    assert keyword and keyword == [c for c in more if c["label"] != "_unknown_"]
+    for split, n in split_sizes(200).items():
+        small = [c for c in base if c["label"] == "_unknown_" and c["split"] == split]
+        large = [c for c in more if c["label"] == "_unknown_" and c["split"] == split]
+        assert len(small) == split_sizes(20)[split] and len(large) == n
+        assert large[:len(small)] == small
+    train_words = Counter(c["word"] for c in more
+                          if c["label"] == "_unknown_" and c["split"] == "train")
+    assert set(train_words) == set(UNKNOWN_WORDS)         # 140 clips over 45 words
+    assert max(train_words.values()) - min(train_words.values()) <= 1
+    with pytest.raises(UserError, match="--unknown-per-class 2 is too small"):
+        plan(20, 5, unknown_per_class=2)

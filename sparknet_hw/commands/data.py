@@ -24,6 +24,9 @@ def register(sub) -> None:
     s.add_argument("--out", required=True, help="output folder (must be empty or new)")
     s.add_argument("--per-class", type=int, default=200,
                    help="clips per keyword and of _unknown_, split 70/15/15 (default 200)")
+    s.add_argument("--unknown-per-class", type=int, default=None, metavar="N",
+                   help="_unknown_ clips alone, spread over its ~45 words (default: "
+                        "--per-class); the keyword clips do not change with it")
     s.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     s.add_argument("--jobs", type=int, default=2, help="parallel synthesis jobs (default 2)")
     s.add_argument("--engines", default="espeak,flite,festival",
@@ -85,7 +88,8 @@ def run_synth(args) -> int:
         raise UserError("--jobs must be at least 1")
     t0 = time.monotonic()
     manifest = synthesize(out, per_class=args.per_class, seed=args.seed, jobs=args.jobs,
-                          progress=not args.quiet, engines=engines)
+                          progress=not args.quiet, engines=engines,
+                          unknown_per_class=args.unknown_per_class)
     dt = time.monotonic() - t0
     per_split = {s: sum(c.values()) for s, c in manifest["counts"].items()}
     print(f"wrote {manifest['clips']} clips to {out} in {dt:.1f} s "

@@ -121,12 +121,20 @@ def _safe(word: str) -> str:
 
 # ----------------------------------------------------------------------------- planning
 
-def plan(per_class: int, seed: int, engines=ENGINES) -> list[dict]:
-    """Every clip of the corpus, fully specified (deterministic for seed and engines)."""
-    if per_class < 3:
-        raise UserError(f"--per-class {per_class} is too small: need at least 3 "
-                        f"(one clip each for train, validation and test)")
-    sizes = split_sizes(per_class)
+def plan(per_class: int, seed: int, engines=ENGINES,
+         unknown_per_class: int | None = None) -> list[dict]:
+    """Every clip of the corpus, fully specified (deterministic for seed and engines).
+
+    `unknown_per_class` (default `per_class`) sets the `_unknown_` clips alone. Each class
+    draws from its own generator, so the keywords are the same whatever it is, and a larger
+    value only appends `_unknown_` clips to the smaller corpus."""
+    unknown_per_class = per_class if unknown_per_class is None else unknown_per_class
+    for flag, n in (("--per-class", per_class), ("--unknown-per-class", unknown_per_class)):
+        if n < 3:
+            raise UserError(f"{flag} {n} is too small: need at least 3 "
+                            f"(one clip each for train, validation and test)")
+    class_sizes = {cls: split_sizes(unknown_per_class if cls == "_unknown_" else per_class)
+                   for cls in KEYWORDS + ["_unknown_"]}
     clips = []
     counters: dict[tuple, int] = {}
     for s_idx, split in enumerate(SPLITS):
@@ -138,7 +146,7 @@ def plan(per_class: int, seed: int, engines=ENGINES) -> list[dict]:
         for c_idx, cls in enumerate(KEYWORDS + ["_unknown_"]):
             rng = np.random.default_rng([int(seed), s_idx, c_idx])
             word_order = rng.permutation(len(UNKNOWN_WORDS))
-            for i in range(sizes[split]):
+            for i in range(class_sizes[cls][split]):
                 word = cls if cls in KEYWORDS else UNKNOWN_WORDS[word_order[i % len(UNKNOWN_WORDS)]]
                 use_espeak = "espeak" in voices and (not others or rng.random() < P_ESPEAK)
                 pool = voices["espeak"] if use_espeak else others
@@ -344,7 +352,8 @@ def clear_corpus(out_dir: str) -> None:
 
 
 def synthesize(out_dir, per_class: int = 200, seed: int = 0, jobs: int = 2,
-               progress: bool = True, engines=ENGINES) -> dict:
+               progress: bool = True, engines=ENGINES,
+               unknown_per_class: int | None = None) -> dict:
     """Write the corpus into out_dir (created if needed); returns the corpus.json manifest.
 
     `engines` selects a subset of ("espeak", "flite", "festival") (tests use fewer).
@@ -352,7 +361,7 @@ def synthesize(out_dir, per_class: int = 200, seed: int = 0, jobs: int = 2,
     """
     engines = tuple(e for e in ENGINES if e in engines)
     check_tools(engines)
-    clips = plan(per_class, seed, engines)
+    clips = plan(per_class, seed, engines, unknown_per_class)
     out_dir = os.path.abspath(os.fspath(out_dir))
     os.makedirs(out_dir, exist_ok=True)
     for folder in sorted({c["rel"].split("/")[0] for c in clips}):
@@ -398,6 +407,7 @@ def synthesize(out_dir, per_class: int = 200, seed: int = 0, jobs: int = 2,
         "generator": GENERATOR,
         "seed": int(seed),
         "per_class": int(per_class),
+        "unknown_per_class": int(per_class if unknown_per_class is None else unknown_per_class),
         "split_sizes": split_sizes(per_class),
         "engines": list(engines),
         "voices": {split: voices_for(split, engines) for split in SPLITS},
