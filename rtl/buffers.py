@@ -5,19 +5,25 @@ X / B: T frames of `gx` / `gb` words of P lanes; their mask memories hold one bi
 (channel) per frame, written a lane group at a time (granularity P). The masks have two read
 ports: the 1x1 segments' frame and the depthwise skip window's frames ahead.
 
+With `HwConfig.activation_ram == "spram"`, X and B are single-port RAMs (rtl/spram.py): a
+pass only reads one of them and only writes the other, and the reads are enabled only when
+an op uses the word (rtl/fetch.py), so a read and a write never meet; `collision` says if
+they do.
+
 d memory: two banks (frame parity, or tile parity in frame-parallel passes) of `d_words`
 words of P lanes: one word per lane group, or in frame-parallel passes one word of P frames
 per channel.
 """
 from __future__ import annotations
 
-from amaranth.hdl import Module, unsigned
+from amaranth.hdl import Cat, Module, Signal, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory, ReadPort, WritePort
 from amaranth.lib.wiring import Out
 from amaranth.utils import ceil_log2
 
 from .config import Plan
+from .spram import SinglePortBuffer
 
 
 def d_words(plan: Plan) -> int:
@@ -56,6 +62,7 @@ def buffers_signature(plan: Plan) -> wiring.Signature:
         "xm_rd2": rd("xm"), "bm_rd2": rd("bm"),      # frames ahead, for depthwise skipping
         "x_wr": wr("x"), "b_wr": wr("b"), "d_wr": wr("d"),
         "xm_wr": wr("xm"), "bm_wr": wr("bm"),
+        "collision": Out(1),
     })
 
 
@@ -68,6 +75,7 @@ class ActivationBuffers(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         ports = add_memories(m, self.plan)
+        m.d.comb += self.collision.eq(ports.pop("collision"))
         for name, port in ports.items():
             wiring.connect(m, wiring.flipped(getattr(self, name)), port)
         return m
@@ -77,16 +85,23 @@ def add_memories(m: Module, plan: Plan) -> dict:
     """The buffer memories as submodules of `m` (the top adds them to its own module, so they
     keep their names there, e.g. `accel.xmask` in resource reports); their ports by name."""
     depths, shapes = _depths(plan), _shapes(plan)
+    single = ("x", "b") if plan.config.activation_ram == "spram" else ()
     mems = {n: Memory(shape=shapes[n], depth=depths[n], init=[0] * depths[n])
-            for n in ("x", "b", "xm", "bm", "d")}
+            for n in ("x", "b", "xm", "bm", "d") if n not in single}
+    mems.update({n: SinglePortBuffer(depths[n], shapes[n].width) for n in single})
     m.submodules.xbuf, m.submodules.bbuf = mems["x"], mems["b"]
     m.submodules.xmask, m.submodules.bmask = mems["xm"], mems["bm"]
     m.submodules.dmem = mems["d"]
     ports = {}
     for port in ("x_rd", "b_rd", "d_rd", "xm_rd", "bm_rd", "xm_rd2", "bm_rd2"):
-        ports[port] = mems[port.split("_")[0]].read_port()
+        mem = mems[port.split("_")[0]]
+        ports[port] = mem.rd if isinstance(mem, SinglePortBuffer) else mem.read_port()
     for port in ("x_wr", "b_wr", "d_wr"):
-        ports[port] = mems[port.split("_")[0]].write_port()
+        mem = mems[port.split("_")[0]]
+        ports[port] = mem.wr if isinstance(mem, SinglePortBuffer) else mem.write_port()
     for port in ("xm_wr", "bm_wr"):
         ports[port] = mems[port.split("_")[0]].write_port(granularity=plan.P)
+    collision = Signal()
+    m.d.comb += collision.eq(Cat(*[mems[n].collision for n in single]).any())
+    ports["collision"] = collision
     return ports

@@ -49,10 +49,16 @@ class HwConfig:
     # P consecutive output frames of one channel and each op broadcasts one non-zero input
     # activation, so every zero input is skipped, not just all-zero P-lane words
     dw_frames: bool = True
+    # the ping-pong activation buffers X and B: "block" RAM, or "spram" (single-port RAMs,
+    # rtl/spram.py: the iCE40 UltraPlus SB_SPRAM256KA), which frees the block RAMs they took
+    activation_ram: str = "block"
 
     def __post_init__(self):
         _check(self.rom_style in ROM_STYLES,
                f"rom_style '{self.rom_style}': choose one of {', '.join(ROM_STYLES)}")
+        _check(self.activation_ram in ACTIVATION_RAMS,
+               f"activation_ram '{self.activation_ram}': choose one of "
+               f"{', '.join(ACTIVATION_RAMS)}")
 
     @property
     def pes(self) -> int:
@@ -78,6 +84,7 @@ class HwConfig:
 
 SKIP_MODES = ("all", "1x1", "off")
 ROM_STYLES = ("auto", "block")
+ACTIVATION_RAMS = ("block", "spram")
 
 
 def signed_bits(lo: int, hi: int) -> int:

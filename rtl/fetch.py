@@ -68,7 +68,7 @@ class OperandFetch(wiring.Component):
                                               init=plan.aux_image, attrs=plan.rom_attrs)
         w_rd, a_rd = wmem.read_port(), auxmem.read_port()
         x_rd, b_rd, d_rd = self.x_rd, self.b_rd, self.d_rd
-        m.d.comb += [port.en.eq(self.rd_en) for port in (w_rd, a_rd, x_rd, b_rd, d_rd)]
+        m.d.comb += [port.en.eq(self.rd_en) for port in (w_rd, a_rd, d_rd)]
 
         # ---------------- S0: addresses ----------------
         # the sequencer's op is registered first: its next-state logic and the address
@@ -102,12 +102,16 @@ class OperandFetch(wiring.Component):
         row = Mux(is_dw0, op.u, op.t)
         col = Mux(is_dw0 & ~fr0, op.grp, op.c >> plan.lg_p)
         m.d.comb += d_rd.addr.eq(mul_const(op.bank, gd) + Mux(fr0, op.c, op.c >> plan.lg_p))
+        # X and B are read only for an op that uses the word (every kind but the pointwise,
+        # which reads d): a single-port buffer (rtl/spram.py) may be written in the other cycles
+        A_ISB = Array([Const(int(p.a_buf == "B")) for p in plan.passes])
+        reads_a = self.rd_en & op.valid & (op.kind != OpKind.PW)
+        m.d.comb += [x_rd.en.eq(reads_a & ~A_ISB[op.pass_]), b_rd.en.eq(reads_a & A_ISB[op.pass_])]
         m.d.comb += [w_rd.addr.eq(waddr), a_rd.addr.eq(aaddr),
                      x_rd.addr.eq(mul_const(row, plan.gx) + col),
                      b_rd.addr.eq(mul_const(row, plan.gb) + col)]
 
         # ---------------- S1: operands ----------------
-        A_ISB = Array([Const(int(p.a_buf == "B")) for p in plan.passes])
         A_ASIGNED = Array([Const(int(p.a_signed)) for p in plan.passes])
         a_word = Signal(P * lb)
         m.d.comb += a_word.eq(Mux(A_ISB[t1.pass_], b_rd.data, x_rd.data))

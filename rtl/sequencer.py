@@ -55,8 +55,14 @@ class Phase(enum.Enum, shape=3):
     IDLE = 2     # waiting for d of frame s-1 to be readable (or a head step change)
     DONE = 3
     PRE = 4      # preloading the depthwise skip windows at the start of a pass
+    DRAIN = 5    # between passes, until the last write into a single-port buffer is done
 
 D_LAT = 8    # cycles from a depthwise emit op to its d memory word / mask being readable
+# With single-port activation buffers (rtl/spram.py) a pass may not read its input buffer
+# while the pass before still writes it. An op issued in cycle c is read from the buffers in
+# c + 1 (the fetch's op register) and written back in c + 7 (fetch t1, S1b, writeback S2..S5);
+# after the last op of a pass, DRAIN_CYCLES cycles put the next pass's first read at c + 8.
+DRAIN_CYCLES = 6
 
 
 def op_layout(plan: Plan) -> data.StructLayout:
@@ -322,12 +328,19 @@ class Sequencer(wiring.Component):
             with m.Else():
                 start_pass_dw(None)
 
+        drain_cycles = DRAIN_CYCLES if plan.config.activation_ram == "spram" else 0
+        drain = Signal(range(DRAIN_CYCLES + 1))
+
         def end_of_step():
             with m.If(s == T):
                 with m.If(pass_ == npass - 1):
                     m.d.comb += [n_phase.eq(Phase.DONE), n_running.eq(0), n_done.eq(1)]
                 with m.Else():
-                    enter_next_pass()
+                    if drain_cycles:
+                        m.d.comb += n_phase.eq(Phase.DRAIN)
+                        m.d.sync += drain.eq(0)
+                    else:
+                        enter_next_pass()
             with m.Else():
                 enter_next_step()
 
@@ -363,7 +376,7 @@ class Sequencer(wiring.Component):
         # counters' view of this cycle
         m.d.comb += [self.cyc_valid.eq(running & (phase != Phase.DONE)),
                      self.cyc_layer.eq(Mux((phase == Phase.DW) | (phase == Phase.PRE), A_LDW[pass_],
-                                           one_layer))]
+                                           Mux(phase == Phase.DRAIN, A_LPW[pass_], one_layer)))]
         # the skipped products of a segment or depthwise walk, in its first op
         m.submodules.skips = skips = SkipCounter(plan, pass_.shape(), s.shape(), g.shape(),
                                                  og.shape())
@@ -461,6 +474,11 @@ class Sequencer(wiring.Component):
                 seg_start(Mux(is_head, Segment.HEAD, Segment.PW))
             with m.Else():
                 end_of_step()
+        with m.Elif(running & (phase == Phase.DRAIN)):
+            with m.If(drain == drain_cycles - 1):
+                enter_next_pass()
+            with m.Else():
+                m.d.sync += drain.eq(drain + 1)
         with m.Elif(running & (phase == Phase.IDLE)):
             with m.If(is_head):
                 with m.If(~fresh if not dskip else 1):

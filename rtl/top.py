@@ -107,6 +107,14 @@ class SparkNetAccelerator(wiring.Component):
         m.d.comb += [port.en.eq(awake)
                      for port in (bufs.xm_rd, bufs.bm_rd, bufs.xm_rd2, bufs.bm_rd2)]
 
+        # a read and a write of a single-port activation buffer in one cycle (rtl/spram.py):
+        # sticky from the start of an inference; the simulations check it stays low
+        buffer_collision = Signal()
+        with m.If(start):
+            m.d.sync += buffer_collision.eq(0)
+        with m.Elif(bufs.collision):
+            m.d.sync += buffer_collision.eq(1)
+
         # head-frame credits: frames started but not yet in the FIFO, plus the FIFO's level;
         # the sequencer's hold is registered from next cycle's values (the same as comparing
         # the registers, without the compare in front of the sequencer's decisions)

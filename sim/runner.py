@@ -121,12 +121,13 @@ def flip_weight_word(verilog: str, index: int = 0) -> str:
     return verilog[:match.start()] + f"{match.group(1)}{value:0{digits}x};" + verilog[match.end():]
 
 
-PROGRESS_NETS = ("run", "seq_cyc_layer")
+PROGRESS_NETS = ("run", "seq_cyc_layer", "buffer_collision")
 
 
 def expose_progress(verilog: str) -> str:
-    """Let Verilator show the two top-level nets a stalled run is located by (whether an
-    inference runs, and the layer the sequencer is on) without making every net public."""
+    """Let Verilator show the top-level nets the testbench watches (whether an inference runs
+    and the layer the sequencer is on, which locate a stalled run; a read meeting a write in
+    a single-port buffer) without making every net public."""
     for net in PROGRESS_NETS:
         verilog = re.sub(r"^(  (?:reg|wire) (?:\[\d+:0\] )?%s)( = [^;]+)?;" % net,
                          r"\1 /*verilator public_flat_rd*/\2;", verilog, count=1, flags=re.M)

@@ -27,6 +27,8 @@ What decides the numbers, and how each is modelled:
     started but not yet taken by the classifier, so the classifier's pace (one cycle per
     open gate, rtl/classifier.py) can stall the head. This couples the head pass, the gate
     unit, the FIFO and the classifier, which are therefore emulated together frame by frame.
+  With single-port activation buffers, each block pass ends with Phase.DRAIN (DRAIN_CYCLES,
+  attributed to its pointwise).
   The total ends when the classifier has scanned its logits (the sequencer is always done
   earlier), and every sequencer cycle is attributed to the layer the sequencer reports for
   it (Phase.PRE and Phase.DW to the depthwise, Phase.IDLE to the pointwise or head, stalls
@@ -46,7 +48,7 @@ from sparknet_hw.quant import golden
 from sparknet_hw.quant.export_types import Block, ExportLike, as_export
 from sparknet_hw.rtl.config import HwConfig, Pass, Plan, build_plan, real_macs
 from sparknet_hw.rtl.record import LAYER_FIELDS, N_CLASSES, layer_names, record_fields
-from sparknet_hw.rtl.sequencer import D_LAT
+from sparknet_hw.rtl.sequencer import D_LAT, DRAIN_CYCLES
 
 # A frame's 1x1 work may start this many cycles after the last depthwise op into its d bank:
 # the `since` counter restarts at 0 the cycle after that op, reads D_LAT D_LAT cycles later,
@@ -190,6 +192,10 @@ def _block_pass(plan: Plan, p: Pass, act: BlockActivity, start: int,
         if p.has_res:
             cycles[names["res"]] += p.n_og * res
         now += p.n_og * (pw + res)
+    if plan.config.activation_ram == "spram":
+        # Phase.DRAIN: the pass's last writes leave the pipeline before the next pass reads
+        cycles[names["pw"]] += DRAIN_CYCLES
+        now += DRAIN_CYCLES
     return now
 
 

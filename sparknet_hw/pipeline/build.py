@@ -56,6 +56,16 @@ def default_hw(family: str, C: int) -> dict:
     return hw
 
 
+def activation_ram(spec, pes: int, lane_bits: int = 8) -> str:
+    """"spram" where the device's single-port RAMs hold both activation buffers (X and B,
+    each P lanes wide: one SB_SPRAM256KA per 16 bits), else "block"."""
+    from ..rtl.spram import SPRAM_WIDTH
+
+    device = spec.device
+    need = 2 * -(-pes * lane_bits // SPRAM_WIDTH)
+    return "spram" if device is not None and 0 < need <= device.sprams else "block"
+
+
 SIM_DIVISOR_NOTE = "UART timing is simulated by the board test (tests/test_boards_cocotb.py)"
 
 
@@ -92,7 +102,8 @@ def prepare(opts: BuildOptions) -> Plan:
     skip = default["skip"] if opts.zero_skip is None else opts.zero_skip
     hw = HwConfig(rows=1, cols=pes, fifo_depth=default["fifo_depth"],
                   rom_style=opts.rom_style or default["rom_style"],
-                  dw_frames=(opts.depthwise or default["depthwise"]) == "frames").with_skip(skip)
+                  dw_frames=(opts.depthwise or default["depthwise"]) == "frames",
+                  activation_ram=activation_ram(spec, pes)).with_skip(skip)
     out = Path(opts.out) if opts.out else Path("build") / f"sparknet_C{opts.C}_{spec.name}"
     _check_out_dir(out, opts.force)
     return Plan(opts, spec, hw, out, divisor, int(clock * 0.05), clock / 1e6)
