@@ -52,7 +52,9 @@ class DeviceResources:
         if self.family == "ice40":
             return {"luts": ("ICESTORM_LC", "logic cells", "logic cells"),
                     "brams": ("ICESTORM_RAM", "block RAMs", "block RAMs (SB_RAM40_4K, 4 kbit)"),
-                    "dsps": ("ICESTORM_DSP", "DSPs", "DSPs (SB_MAC16)")}
+                    "dsps": ("ICESTORM_DSP", "DSPs", "DSPs (SB_MAC16)"),
+                    "sprams": ("ICESTORM_SPRAM", "SPRAMs",
+                               "single-port RAMs (SB_SPRAM256KA, 256 kbit)")}
         return {"luts": ("TRELLIS_COMB", "LUT4s", "LUT4s"),
                 "brams": ("DP16KD", "block RAMs", "block RAMs (DP16KD, 18 kbit)"),
                 "dsps": ("MULT18X18D", "multipliers", "multipliers (MULT18X18D)")}

@@ -86,6 +86,7 @@ class Figures:
     k_dsp: float                # uA/MHz per DSP at a_dsp
     a_dsp: float                # operand toggles per bit per cycle of the K_DSP measurement
     e_ebr_pj: float             # pJ per block RAM access (assumption)
+    e_spram_pj: float           # pJ per SB_SPRAM256KA access (assumption)
     pll_ua: float               # PLL rail when the PLL runs
     sources: tuple = ()
 
@@ -106,7 +107,7 @@ def _up5k() -> Figures:
     return Figures(
         part="iCE40UP5K", vcc=1.2, static_core_ua=75.0, static_io_ua=0.5 + 0.5 + 0.55,
         vccio=3.3, k_clock=k_clock, k_lc=lc_slope / mhz, a_lc=a_lc, k_dsp=dsp_ua / mhz,
-        a_dsp=a_dsp, e_ebr_pj=2.0, pll_ua=t["pll_rail"],
+        a_dsp=a_dsp, e_ebr_pj=2.0, e_spram_pj=8.0, pll_ua=t["pll_rail"],
         sources=("Lattice FPGA-DS-02008 (DS1056) iCE40 UltraPlus Family Data Sheet v1.9, "
                  "Tables 4.2 and 4.6",
                  "github.com/tinyvision-ai-inc/ice40_power (UP5K rail currents, Joulescope JS110)"))
@@ -153,6 +154,9 @@ class BlockInput:
     idle_ebr_duty: float = 0.0
     idle_dsp_toggle_rate: float = 0.0
     bits: int = 0                     # signal bits the toggle rate is measured on
+    sprams: int = 0                   # SB_SPRAM256KA (rtl/spram.py)
+    spram_duty: float = 0.0           # fraction of cycles they are accessed
+    idle_spram_duty: float = 0.0
 
 
 @dataclass
@@ -166,10 +170,12 @@ class BlockPower:
     ebr_uw: float
     dsp_uw: float
     idle_uw: float
+    sprams: int = 0
+    spram_uw: float = 0.0
 
     @property
     def uw(self) -> float:
-        return self.logic_uw + self.ebr_uw + self.dsp_uw
+        return self.logic_uw + self.ebr_uw + self.dsp_uw + self.spram_uw
 
 
 @dataclass
@@ -231,19 +237,23 @@ def estimate(board, blocks: list[BlockInput], clock_mhz: float, cycles: float,
     out = []
     for b in blocks:
         for what in ("cells", "toggle_rate", "ebr_duty", "dsp_toggle_rate", "idle_toggle_rate",
-                     "idle_ebr_duty", "idle_dsp_toggle_rate", "ebrs", "dsps"):
+                     "idle_ebr_duty", "idle_dsp_toggle_rate", "ebrs", "dsps", "sprams",
+                     "spram_duty", "idle_spram_duty"):
             _check(getattr(b, what), f"{b.name}: {what}")
 
-        def power(rate, duty, dsp_rate):
+        def power(rate, duty, dsp_rate, spram_duty):
             logic = V * fig.k_lc * f * b.cells * rate / fig.a_lc
             ebr = fig.e_ebr_pj * f * b.ebrs * duty
             dsp = V * fig.k_dsp * f * b.dsps * dsp_rate / fig.a_dsp
-            return logic, ebr, dsp
+            spram = fig.e_spram_pj * f * b.sprams * spram_duty
+            return logic, ebr, dsp, spram
 
-        logic, ebr, dsp = power(b.toggle_rate, b.ebr_duty, b.dsp_toggle_rate)
-        idle = sum(power(b.idle_toggle_rate, b.idle_ebr_duty, b.idle_dsp_toggle_rate))
+        logic, ebr, dsp, spram = power(b.toggle_rate, b.ebr_duty, b.dsp_toggle_rate,
+                                       b.spram_duty)
+        idle = sum(power(b.idle_toggle_rate, b.idle_ebr_duty, b.idle_dsp_toggle_rate,
+                         b.idle_spram_duty))
         out.append(BlockPower(b.name, b.cells, b.ebrs, b.dsps, b.toggle_rate, logic, ebr, dsp,
-                              idle))
+                              idle, b.sprams, spram))
     seconds = cycles / (f * 1e6)
     static = fig.static_uw
     clock = V * fig.k_clock * f
@@ -280,6 +290,12 @@ def estimate(board, blocks: list[BlockInput], clock_mhz: float, cycles: float,
         "measured currents (1.219 V) used unchanged at 1.2 V; I/O switching and the board "
         "(FTDI, LEDs, regulators, oscillator, flash) left out",
     ]
+    spram_uw = sum(b.spram_uw for b in out)
+    if any(b.sprams for b in out):
+        fixed.append(f"single-port RAM {fig.e_spram_pj:g} pJ per access per SB_SPRAM256KA: an "
+                     f"ASSUMPTION (no published figure found; 4x a block RAM access for a "
+                     f"64x larger array); {spram_uw / active:.0%} of the power during the "
+                     f"inference")
     ebr_uw = sum(b.ebr_uw for b in out)
     if ebr_uw:
         fixed.append(f"sensitivity to the block RAM assumption: {ebr_uw / active:.0%} of the "
@@ -345,6 +361,8 @@ class BlockCells:
     ebrs: int = 0
     dsps: int = 0
     memories: dict = field(default_factory=dict)    # path below the root ("fetch/wmem") -> blocks
+    sprams: int = 0
+    spram_memories: dict = field(default_factory=dict)   # path -> SB_SPRAM256KA
 
 
 def block_cells(component, family: str = "ice40", placed_cells: int | None = None) -> dict:
@@ -378,9 +396,13 @@ def block_cells(component, family: str = "ice40", placed_cells: int | None = Non
             get(path).dsps += R._dsps_for(cell, family)
     for mem in R._memories(nl, live):
         path = tuple(mem.name.split("."))
-        m = R._map_memory(mem, family)
         b = get(path)
         rel = "/".join(_clean(p) for p in path[len(root):])
+        if mem.spram:
+            b.sprams += 1
+            b.spram_memories[rel] = 1
+            continue
+        m = R._map_memory(mem, family)
         if m["mapping"] == "logic":
             if mem.rom:
                 b.rom_logic_bits += m["logic_bits"]
@@ -434,18 +456,22 @@ def block_inputs(cells: dict, activity) -> list[BlockInput]:
                 return 0.0
             return a[key][w] / (a[bits] * windows[w])
 
-        def duty(w):
-            if not c.ebrs:
+        def duty(w, memories=c.memories, blocks=c.ebrs):
+            if not blocks:
                 return 0.0
             return sum(n * mem_duty.get(mem, {}).get(w, 1.0)
-                       for mem, n in c.memories.items()) / c.ebrs
+                       for mem, n in memories.items()) / blocks
+
+        def spram_duty(w):
+            return duty(w, c.spram_memories, c.sprams)
 
         dsp_key = ("dsp_t", "dsp_bits") if a and a["dsp_bits"] else ("t", "bits")
         out.append(BlockInput(name, c.cells, rate("active"), c.ebrs, duty("active"), c.dsps,
                               rate("active", *dsp_key) if c.dsps else 0.0,
                               rate("idle"), duty("idle"),
                               rate("idle", *dsp_key) if c.dsps else 0.0,
-                              a["bits"] if a else 0))
+                              a["bits"] if a else 0, c.sprams, spram_duty("active"),
+                              spram_duty("idle")))
     return out
 
 
@@ -516,29 +542,37 @@ def format_energy(est, title: str | None = None) -> str:
     """The table `bench --energy` prints (an EnergyEstimate or its to_dict())."""
     e = _as_dict(est)
     blocks = sorted(e["blocks"], key=lambda b: -b["uw"])
+    # the single-port RAM columns only for a design that has them
+    sp = any(b.get("sprams") for b in blocks)
     lines = [title or f"energy ESTIMATE per inference, {e['board']} ({e['part']}) at "
                       f"{e['clock_mhz']:g} MHz, {e['cycles']:,.0f} cycles = "
                       f"{e['seconds'] * 1e3:,.2f} ms",
-             f"{'block':<14}{'cells':>8}{'EBR':>5}{'DSP':>5}{'toggle':>9}{'logic':>9}"
-             f"{'EBR':>9}{'DSP':>9}{'total uW':>10}{'idle uW':>9}"]
+             f"{'block':<14}{'cells':>8}{'EBR':>5}{'DSP':>5}" + (f"{'SPR':>5}" if sp else "")
+             + f"{'toggle':>9}{'logic':>9}{'EBR':>9}{'DSP':>9}" + (f"{'SPRAM':>9}" if sp else "")
+             + f"{'total uW':>10}{'idle uW':>9}"]
     rule = "-" * len(lines[-1])
     lines.append(rule)
     for b in blocks:
         lines.append(f"{b['name']:<14}{b['cells']:>8,.0f}{b['ebrs']:>5}{b['dsps']:>5}"
-                     f"{b['toggle_rate']:>9.4f}{b['logic_uw']:>9.1f}{b['ebr_uw']:>9.1f}"
-                     f"{b['dsp_uw']:>9.1f}{b['uw']:>10.1f}{b['idle_uw']:>9.1f}")
+                     + (f"{b.get('sprams', 0):>5}" if sp else "")
+                     + f"{b['toggle_rate']:>9.4f}{b['logic_uw']:>9.1f}{b['ebr_uw']:>9.1f}"
+                     f"{b['dsp_uw']:>9.1f}" + (f"{b.get('spram_uw', 0.0):>9.1f}" if sp else "")
+                     + f"{b['uw']:>10.1f}{b['idle_uw']:>9.1f}")
     lines.append(rule)
 
     def total(key):
-        return sum(b[key] for b in blocks)
+        return sum(b.get(key, 0) for b in blocks)
 
     lines.append(f"{'blocks':<14}{total('cells'):>8,.0f}{total('ebrs'):>5}{total('dsps'):>5}"
-                 f"{'':>9}{total('logic_uw'):>9.1f}{total('ebr_uw'):>9.1f}"
-                 f"{total('dsp_uw'):>9.1f}{e['dynamic_uw']:>10.1f}{total('idle_uw'):>9.1f}")
+                 + (f"{total('sprams'):>5}" if sp else "")
+                 + f"{'':>9}{total('logic_uw'):>9.1f}{total('ebr_uw'):>9.1f}"
+                 f"{total('dsp_uw'):>9.1f}" + (f"{total('spram_uw'):>9.1f}" if sp else "")
+                 + f"{e['dynamic_uw']:>10.1f}{total('idle_uw'):>9.1f}")
+    pad = 59 + (14 if sp else 0)
     for label, key in (("clock tree", "clock_uw"), ("PLL", "pll_uw"), ("static", "static_uw")):
         if e[key] or key != "pll_uw":
-            lines.append(f"{label:<59}{e[key]:>10.1f}{e[key]:>9.1f}")
-    lines.append(f"{'device':<59}{e['active_uw']:>10.1f}{e['idle_uw']:>9.1f}")
+            lines.append(f"{label:<{pad}}{e[key]:>10.1f}{e[key]:>9.1f}")
+    lines.append(f"{'device':<{pad}}{e['active_uw']:>10.1f}{e['idle_uw']:>9.1f}")
     lines.append("")
     lines.append(f"energy per inference: {e['energy_uj']:,.2f} uJ ({e['dynamic_energy_uj']:,.2f} "
                  f"uJ dynamic: clock tree and blocks; {e['active_uw'] / 1e3:,.2f} mW for "
@@ -568,7 +602,8 @@ def energy_markdown(est) -> str:
              "| block | cells | EBR | DSP | toggles/bit/cycle | uW (inference) | uW (idle) |",
              "|---|---|---|---|---|---|---|"]
     for b in sorted(e["blocks"], key=lambda b: -b["uw"]):
-        lines.append(f"| {b['name']} | {b['cells']:,.0f} | {b['ebrs']} | {b['dsps']} | "
+        spram = f" + {b['sprams']} SPRAM" if b.get("sprams") else ""
+        lines.append(f"| {b['name']} | {b['cells']:,.0f} | {b['ebrs']}{spram} | {b['dsps']} | "
                      f"{b['toggle_rate']:.4f} | {b['uw']:,.1f} | {b['idle_uw']:,.1f} |")
     for label, key in (("clock tree", "clock_uw"), ("PLL", "pll_uw"), ("static", "static_uw")):
         if e[key] or key != "pll_uw":

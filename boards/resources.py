@@ -63,6 +63,7 @@ from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from math import ceil
 
+from ..rtl.spram import SPRAM_MARK
 from .synth import DoesNotFit, _advice
 
 # ---------------------------------------------------------------- calibration and checks
@@ -215,6 +216,7 @@ class _Memory:
     write: list                     # per write port: its enable nets (one per data bit)
     block: bool                     # ram_style / rom_style "block" asked for
     logic: bool                     # ram_style "logic" asked for
+    spram: bool = False             # rtl/spram.py's model of one SB_SPRAM256KA
 
     @property
     def rom(self) -> bool:
@@ -388,7 +390,8 @@ def _memories(nl, live) -> list[_Memory]:
         out.append(_Memory(f"{module}.{mem.name}".lstrip("."), mem.depth, mem.width, read,
                            [tuple(int(n) for n in w.en) for _, w in writes],
                            block=bool(style & {"block", "block_ram", "ebr", "1"}),
-                           logic=bool(style & {"logic", "registers"})))
+                           logic=bool(style & {"logic", "registers"}),
+                           spram=bool(mem.attributes.get(SPRAM_MARK))))
     return out
 
 
@@ -419,6 +422,8 @@ class Needs:
     lut_rams: int
     memories: list = field(default_factory=list)
     seconds: float = 0.0
+    sprams: int = 0                 # exact: one per model of rtl/spram.py
+
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -441,8 +446,13 @@ def estimate(component, family: str) -> Needs:
             dsps += _dsps_for(cell, family)
         elif isinstance(cell, _nir.FlipFlop):
             ffs += len(bits)
-    uses, brams, rom_bits, lut_rams = [], 0, 0, 0
+    uses, brams, rom_bits, lut_rams, sprams = [], 0, 0, 0, 0
     for mem in _memories(nl, live):
+        if mem.spram:           # instantiated on the UltraPlus, never inferred
+            sprams += 1
+            uses.append(MemoryUse(mem.name, mem.depth, mem.width, len(mem.read),
+                                  len(mem.write), "1 x SB_SPRAM256KA", 0))
+            continue
         m = _map_memory(mem, family)
         uses.append(MemoryUse(mem.name, mem.depth, mem.width, len(mem.read), len(mem.write),
                               m["mapping"], m["blocks"]))
@@ -456,7 +466,7 @@ def estimate(component, family: str) -> Needs:
     fixed = ROM_LOGIC * rom_bits + LUT_RAM_LOGIC[family] * lut_rams
     low, mid, high = (round(k * ffs + fixed) for k in CALIBRATION[family])
     return Needs(family, dsps, brams, mid, low, high, ffs, rom_bits, lut_rams, uses,
-                 round(time.monotonic() - start, 2))
+                 round(time.monotonic() - start, 2), sprams=sprams)
 
 
 # ---------------------------------------------------------------- the check
@@ -473,6 +483,8 @@ def shortfalls(needs: Needs, device) -> list[tuple[str, int, int]]:
         over.append(("dsps", needs.dsps, device.dsps))
     if needs.brams > device.brams:
         over.append(("brams", needs.brams, device.brams))
+    if needs.sprams > device.sprams:
+        over.append(("sprams", needs.sprams, device.sprams))
     if needs.logic_low > device.logic:
         over.append(("luts", needs.logic_low, device.logic))
     return over
@@ -482,8 +494,10 @@ def describe(needs: Needs, device) -> str:
     """Every figure against the device: 'block RAMs 33/30, DSPs 4/8, logic cells ~5,597/5,280,
     estimated 5,138-6,331'."""
     names = device.names
+    spram = (f"{names['sprams'][1]} {needs.sprams}/{device.sprams}, "
+             if device.sprams or needs.sprams else "")
     return (f"{names['brams'][1]} {needs.brams}/{device.brams}, "
-            f"{names['dsps'][1]} {needs.dsps}/{device.dsps}, "
+            f"{names['dsps'][1]} {needs.dsps}/{device.dsps}, {spram}"
             f"{names['luts'][1]} ~{needs.logic:,}/{device.logic:,}, "
             f"estimated {needs.logic_low:,}-{needs.logic_high:,}")
 

@@ -162,10 +162,10 @@ def test_build_of_a_misfit_fails_before_synthesis(capsys, tmp_path, monkeypatch)
         raise AssertionError("verification started for a design that cannot fit")
     monkeypatch.setattr(build, "stage_synth", no_synth)
     monkeypatch.setattr(build, "stage_verify", no_verify)
-    err = _fails(capsys, "build", "--C", "8", "--pes", "4", "--out", str(tmp_path / "b"),
+    err = _fails(capsys, "build", "--C", "8", "--pes", "8", "--out", str(tmp_path / "b"),
                  match="does not fit icebreaker")
     assert "stage 2/5 'rtl'" in err and "block RAMs" in err and "/30" in err
-    assert "before synthesis" in err and "--pes 2" in err
+    assert "before synthesis" in err and "--pes 4" in err
 
 
 def test_pll_beyond_the_chip_fails_before_anything_runs(capsys, tmp_path):
