@@ -52,10 +52,17 @@ class HwConfig:
     # the ping-pong activation buffers X and B: "block" RAM, or "spram" (single-port RAMs,
     # rtl/spram.py: the iCE40 UltraPlus SB_SPRAM256KA), which frees the block RAMs they took
     activation_ram: str = "block"
+    # classes the classifier adds per cycle: 12 (all, one cycle per open gate, twelve adders
+    # and their sums in flip-flops) or a divisor leaving >= 2 steps (rtl/classifier_serial.py:
+    # 12 / adders cycles per open gate, the sums in block RAM)
+    classifier_adders: int = 12
 
     def __post_init__(self):
         _check(self.rom_style in ROM_STYLES,
                f"rom_style '{self.rom_style}': choose one of {', '.join(ROM_STYLES)}")
+        _check(self.classifier_adders in CLASSIFIER_ADDERS,
+               f"classifier_adders {self.classifier_adders}: choose one of "
+               f"{', '.join(map(str, CLASSIFIER_ADDERS))}")
         _check(self.activation_ram in ACTIVATION_RAMS,
                f"activation_ram '{self.activation_ram}': choose one of "
                f"{', '.join(ACTIVATION_RAMS)}")
@@ -85,6 +92,7 @@ class HwConfig:
 SKIP_MODES = ("all", "1x1", "off")
 ROM_STYLES = ("auto", "block")
 ACTIVATION_RAMS = ("block", "spram")
+CLASSIFIER_ADDERS = (1, 2, 3, 4, 6, 12)     # divisors of the 12 classes
 
 
 def signed_bits(lo: int, hi: int) -> int:

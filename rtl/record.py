@@ -11,9 +11,10 @@ N_GATES = 32
 # the MAC totals are not separate counters: the record decoder sums the PE layers' counters
 COUNTER_FIELDS = ("cycles", "frames_skipped")
 LAYER_FIELDS = ("cycles", "issued", "gated")
-# the classifier adds one 12-class column per open gate, one per busy cycle, so the record
-# carries its cycles only and the decoder derives its issued and gated additions
-CLASSIFIER_FIELDS = ("cycles",)
+# the classifier adds `adders` classes of a column per busy cycle (all 12, or fewer over
+# several cycles: rtl/classifier_serial.py), so the record carries its cycles and that constant
+# and the decoder derives its issued and gated additions
+CLASSIFIER_FIELDS = ("cycles", "adders")
 
 
 def layer_names(model: ExportLike) -> list[str]:
@@ -48,7 +49,7 @@ def decode_record(model: ExportLike, words: list[int]) -> dict:
     rec = dict(zip(fields, (w & 0xFFFFFFFF for w in words)))
     pe_layers = layer_names(model)[:-1]                 # all but the classifier
     busy = rec["classifier.cycles"]
-    adds = N_CLASSES * busy
+    adds = rec["classifier.adders"] * busy
     classifier = {"cycles": busy, "issued": adds,
                   "gated": N_CLASSES * N_GATES * model.frames - adds}
     return {

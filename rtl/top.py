@@ -18,13 +18,14 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from amaranth.hdl import Module, Mux, Signal, signed
+from amaranth.hdl import Const, Module, Mux, Signal, signed
 from amaranth.lib import stream, wiring
 from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
 
 from .buffers import add_memories
 from .classifier import Classifier
+from .classifier_serial import SerialClassifier
 from .config import HwConfig, Plan, build_plan, real_macs
 from .counters import PerfCounters
 from .fetch import OperandFetch
@@ -65,9 +66,15 @@ class SparkNetAccelerator(wiring.Component):
         m.submodules.writeback = wback = Writeback(plan)
         m.submodules.gate = gate = GateUnit(P, F, plan.acc_bits)
         m.submodules.gate_fifo = fifo = SyncFIFO(width=F, depth=plan.config.fifo_depth)
-        m.submodules.classifier = cls = Classifier(F, T, N_CLASSES, plan.cls_wbits,
-                                                   plan.logit_bits, plan.cls_columns,
-                                                   plan.cls_bias, rom_attrs=plan.rom_attrs)
+        adders = plan.config.classifier_adders
+        if adders == N_CLASSES:
+            cls = Classifier(F, T, N_CLASSES, plan.cls_wbits, plan.logit_bits,
+                             plan.cls_columns, plan.cls_bias, rom_attrs=plan.rom_attrs)
+        else:
+            cls = SerialClassifier(F, T, N_CLASSES, plan.cls_wbits, plan.logit_bits,
+                                   plan.cls_columns, plan.cls_bias, adders,
+                                   rom_attrs=plan.rom_attrs)
+        m.submodules.classifier = cls
         m.submodules.loader = loader = InputLoader(P, plan.lane_bits, F, T, plan.gx, plan.gx * P)
         real = real_macs(plan)
         macs = max(real[lay.name] for lay in layers)
@@ -179,7 +186,7 @@ class SparkNetAccelerator(wiring.Component):
         direct = {
             "class_": [cls.cls],
             "totals": [ctr.cycles, cls.frames_skipped],
-            "classifier_counters": [cls.busy_cycles],
+            "classifier_counters": [cls.busy_cycles, Const(adders, range(N_CLASSES + 1))],
         }
         for name, values in direct.items():
             port = getattr(sender, name)

@@ -27,6 +27,8 @@ What decides the numbers, and how each is modelled:
     started but not yet taken by the classifier, so the classifier's pace (one cycle per
     open gate, rtl/classifier.py) can stall the head. This couples the head pass, the gate
     unit, the FIFO and the classifier, which are therefore emulated together frame by frame.
+    A classifier with fewer adders than classes (rtl/classifier_serial.py) takes
+    12 / adders cycles per open gate.
   With single-port activation buffers, each block pass ends with Phase.DRAIN (DRAIN_CYCLES,
   attributed to its pointwise).
   The total ends when the classifier has scanned its logits (the sequencer is always done
@@ -211,6 +213,7 @@ def _head_and_classifier(plan: Plan, y_nz: np.ndarray, gate: np.ndarray, start: 
     """The head pass, frame by frame, with the gate FIFO and the classifier that give it
     credit. Returns the head's timing and the cycle of `finish` (the classifier's `done`)."""
     T, D = plan.T, plan.config.fifo_depth
+    steps = N_CLASSES // plan.config.classifier_adders      # cycles per open gate
     now = start + HEAD_ENTRY_IDLE[_skips_depthwise(plan)]
     n_og = plan.passes[-1].n_og
     opened = gate.sum(axis=0)                  # open gates (column adds) per frame
@@ -226,11 +229,11 @@ def _head_and_classifier(plan: Plan, y_nz: np.ndarray, gate: np.ndarray, start: 
         # are walked (the last column add overlaps the next handshake)
         read = word + FIFO_DELAY
         if t:
-            read = max(read, reads[-1] + max(1, int(opened[t - 1])))
+            read = max(read, reads[-1] + max(1, steps * int(opened[t - 1])))
         reads.append(read)
     cycles["head"] += now - start
     # scan once no column add is in flight: the last add's cycle and the one after are busy
-    last_add = max((r + int(n) for r, n in zip(reads, opened) if n), default=-1)
+    last_add = max((r + steps * int(n) for r, n in zip(reads, opened) if n), default=-1)
     scan = max(reads[-1] + 1, last_add + 2)
     return HeadTiming(now, stall, reads), scan + SCAN_CYCLES
 
@@ -267,7 +270,8 @@ def predict(model: ExportLike, config: HwConfig | None, clip: np.ndarray) -> dic
     opened = int(out["gate"].sum())
     layers = {name: {"cycles": cycles[name], "issued": issued[name],
                      "gated": real[name] - issued[name]} for name in names[:-1]}
-    layers["classifier"] = {"cycles": opened, "issued": N_CLASSES * opened,
+    steps = N_CLASSES // plan.config.classifier_adders
+    layers["classifier"] = {"cycles": steps * opened, "issued": N_CLASSES * opened,
                             "gated": real["classifier"] - N_CLASSES * opened}
     return {
         "cycles": finish,

@@ -1,11 +1,13 @@
 """Gate unit and classifier (rtl/gate.py, rtl/classifier.py) against the golden model's
 z = head_acc > 0, n = sum_t z and logits = Wc n + Bc (argmax, lowest index on ties)."""
 import numpy as np
+import pytest
 from amaranth.sim import Simulator
 
 from sparknet_hw.quant import golden
 from sparknet_hw.quant.random_export import random_export
 from sparknet_hw.rtl.classifier import Classifier
+from sparknet_hw.rtl.classifier_serial import SerialClassifier, check_adders
 from sparknet_hw.rtl.config import build_plan
 from sparknet_hw.rtl.gate import GateUnit
 
@@ -40,10 +42,14 @@ def test_gate_unit_packs_head_signs():
     assert words == want
 
 
-def run_classifier(model, gate_map, gaps=False):
+ADDERS = [12, 1, 2, 3, 4, 6]          # 12: rtl/classifier.py; fewer: rtl/classifier_serial.py
+
+
+def run_classifier(model, gate_map, gaps=False, adders=12):
     plan = build_plan(model)
     T = gate_map.shape[1]
-    dut = Classifier(32, T, 12, plan.cls_wbits, plan.logit_bits, plan.cls_columns, plan.cls_bias)
+    args = (32, T, 12, plan.cls_wbits, plan.logit_bits, plan.cls_columns, plan.cls_bias)
+    dut = Classifier(*args) if adders == 12 else SerialClassifier(*args, adders)
     out = {}
     words = [int(sum(int(gate_map[f, t]) << f for f in range(32))) for t in range(T)]
 
@@ -82,23 +88,26 @@ def run_classifier(model, gate_map, gaps=False):
     return out
 
 
-def test_classifier_matches_golden_and_skips_zero_frames():
+@pytest.mark.parametrize("adders", ADDERS)
+def test_classifier_matches_golden_and_skips_zero_frames(adders):
     model = random_export(8, seed=4)
     rng = np.random.default_rng(4)
     T = model["frames"]
     z = rng.random((32, T)) < 0.05
     z[:, rng.random(T) < 0.6] = False             # many all-zero frames
-    out = run_classifier(model, z)
+    out = run_classifier(model, z, adders=adders)
     n = z.sum(axis=1)
     logits = np.asarray(model["classifier"]["weight"]) @ n + np.asarray(model["classifier"]["bias"])
     assert out["counts"] == n.tolist()
     assert out["logits_read"] == logits.tolist()
     assert out["cls"] == int(np.argmax(logits))
     assert out["skipped"] == int((z.sum(axis=0) == 0).sum())
-    assert out["busy"] == int(z.sum())             # one cycle per set bit, none per zero frame
+    # 12 / adders cycles per set bit, none per zero frame
+    assert out["busy"] == 12 // adders * int(z.sum())
 
 
-def test_classifier_counts_one_gate_open_frame_after_frame():
+@pytest.mark.parametrize("adders", ADDERS)
+def test_classifier_counts_one_gate_open_frame_after_frame(adders):
     # the same single gate in consecutive frames: a count is read while it is written back
     model = random_export(8, seed=6)
     T = model["frames"]
@@ -107,27 +116,36 @@ def test_classifier_counts_one_gate_open_frame_after_frame():
     z[31, 40:45] = True
     z[0, 45:47] = True
     z[[0, 31], 50:60] = True
-    out = run_classifier(model, z)
+    out = run_classifier(model, z, adders=adders)
     n = z.sum(axis=1)
     assert out["counts"] == n.tolist()
     logits = np.asarray(model["classifier"]["weight"]) @ n + np.asarray(model["classifier"]["bias"])
     assert out["logits_read"] == logits.tolist()
 
 
-def test_classifier_ties_pick_lowest_index():
+@pytest.mark.parametrize("adders", [12, 2])
+def test_classifier_ties_pick_lowest_index(adders):
     model = random_export(4, seed=5)
     model["classifier"]["weight"] = [[0] * 32 for _ in range(12)]
     model["classifier"]["bias"] = [3, 7, 1, 7, 7, 0, 0, 0, 0, 0, 0, 7]
-    out = run_classifier(model, np.zeros((32, 101), dtype=bool))
+    out = run_classifier(model, np.zeros((32, 101), dtype=bool), adders=adders)
     assert out["logits_read"] == model["classifier"]["bias"]
     assert out["cls"] == 1 == golden.run(model, np.zeros((32, 101), dtype=np.int64))["class"]
 
 
-def test_classifier_argmax_at_either_end():
+@pytest.mark.parametrize("adders", [12, 3])
+def test_classifier_argmax_at_either_end(adders):
     # the scan's first and last reads: a winner in logit 0 or logit 11 (negative logits too)
     model = random_export(4, seed=5)
     model["classifier"]["weight"] = [[0] * 32 for _ in range(12)]
     for bias, want in (([-2] * 11 + [-1], 11), ([9] + [8] * 11, 0)):
         model["classifier"]["bias"] = bias
-        out = run_classifier(model, np.zeros((32, 101), dtype=bool))
+        out = run_classifier(model, np.zeros((32, 101), dtype=bool), adders=adders)
         assert out["cls"] == want
+
+
+def test_serial_classifier_refuses_one_step_per_gate():
+    with pytest.raises(ValueError, match="at least two steps"):
+        check_adders(12, 12)
+    with pytest.raises(ValueError, match="divisor"):
+        check_adders(12, 5)

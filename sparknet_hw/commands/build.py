@@ -56,6 +56,10 @@ def register(sub) -> None:
                         "are consecutive frames of a channel, every zero input skipped; more "
                         "logic and weight memory) or channels (only all-zero words skipped); "
                         "default frames, channels for C = 32 on ECP5")
+    p.add_argument("--classifier-adders", type=int, default=None, choices=[1, 2, 3, 4, 6, 12],
+                   metavar="N", help="classes the classifier adds per cycle: 12 (one cycle per "
+                                     "open gate) or 1, 2, 3, 4, 6 (12 / N cycles per open gate, "
+                                     "less logic); default 12, 2 on the iCEBreaker")
     p.add_argument("--baud", type=int, default=115200, help="UART baud rate (default 115200)")
     p.add_argument("--seed", type=int, default=None, help="simulation seed")
     p.add_argument("--no-synth", action="store_true", help="stop after verification")
@@ -73,7 +77,7 @@ def run(args) -> int:
                         inputs=args.inputs, clips=args.clips, synth=not args.no_synth,
                         force=args.force, baud=args.baud, pes=args.pes,
                         zero_skip=args.zero_skip, rom_style=args.rom_style,
-                        depthwise=args.depthwise,
+                        depthwise=args.depthwise, classifier_adders=args.classifier_adders,
                         seed=args.seed)
     report = run_build(opts).report
     return 0 if report["mismatches"] == 0 else 1

@@ -38,9 +38,9 @@ from .report import pll_hint, stage_report
 # C = 32 keeps the channel-parallel one. `--pes`, `--skip`, `--rom-style`,
 # `--depthwise` override it.
 DEFAULT_HW = {"ice40": {"pes": 2, "skip": "1x1", "rom_style": "block", "fifo_depth": 2,
-                        "depthwise": "frames"},
+                        "depthwise": "frames", "classifier_adders": 2},
               "ecp5": {"pes": 16, "skip": "all", "rom_style": "auto", "fifo_depth": 4,
-                       "depthwise": "frames"}}
+                       "depthwise": "frames", "classifier_adders": 12}}
 ICE40_WIDE_C = 16
 ICE40_WIDE = {"rom_style": "auto"}
 ECP5_WIDE_C = 32
@@ -103,7 +103,9 @@ def prepare(opts: BuildOptions) -> Plan:
     hw = HwConfig(rows=1, cols=pes, fifo_depth=default["fifo_depth"],
                   rom_style=opts.rom_style or default["rom_style"],
                   dw_frames=(opts.depthwise or default["depthwise"]) == "frames",
-                  activation_ram=activation_ram(spec, pes)).with_skip(skip)
+                  activation_ram=activation_ram(spec, pes),
+                  classifier_adders=opts.classifier_adders or default["classifier_adders"],
+                  ).with_skip(skip)
     out = Path(opts.out) if opts.out else Path("build") / f"sparknet_C{opts.C}_{spec.name}"
     _check_out_dir(out, opts.force)
     return Plan(opts, spec, hw, out, divisor, int(clock * 0.05), clock / 1e6)

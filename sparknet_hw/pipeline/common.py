@@ -46,6 +46,7 @@ class BuildOptions:
     rom_style: str | None = None        # "auto" | "block"; None: the family's default
     depthwise: str | None = None        # "frames" | "channels" (block 2..4 depthwise with skip
                                         # "all"); None: the family's default
+    classifier_adders: int | None = None   # classes added per cycle; None: the family's default
     seed: int | None = None
     quiet: bool = False
 

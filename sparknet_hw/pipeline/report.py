@@ -43,6 +43,7 @@ def build_report(plan: Plan, exp: ExportOut, ver: VerifyOut, syn: SynthOut,
         "export": exp.origin, "export_fingerprint": None,
         "pes": plan.hw.pes, "zero_skip": plan.hw.zero_skip, "skip_mode": plan.hw.skip_mode,
         "rom_style": plan.hw.rom_style, "depthwise": plan.hw.depthwise,
+        "activation_ram": plan.hw.activation_ram, "classifier_adders": plan.hw.classifier_adders,
         "simulator": sim.get("simulator"), "seed": sim.get("seed"),
         "inferences": sim["inferences"], "mismatches": sim["mismatches"],
         "cycles": cycles, "cycles_total": sim["cycles"],
@@ -153,7 +154,9 @@ def format_markdown(r: dict) -> str:
     lines = [f"# SparkNet C={r['C']} on {r['board']} ({r['device']} {r['package']})", "",
              f"Export: {r['export']} (fingerprint {r['export_fingerprint']}); "
              f"{r['pes']} PEs, zero skipping {r['skip_mode']}, {r['depthwise'][:-1]}-parallel "
-             f"depthwise, read-only tables {r['rom_style']}; "
+             f"depthwise, read-only tables {r['rom_style']}, activation buffers in "
+             f"{'single-port RAM (SB_SPRAM256KA)' if r.get('activation_ram') == 'spram' else 'block RAM'}, "
+             f"classifier {r.get('classifier_adders', 12)} classes per cycle; "
              f"UART {r['baud']} baud.", "",
              "## Verification", "",
              f"{r['inferences']} clips simulated ({r['simulator']}, seed {r['seed']}): "
