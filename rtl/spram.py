@@ -4,15 +4,15 @@ The UP5K has four 16K x 16 single-port RAMs beside its 30 block RAMs. A buffer t
 written or only read in any one cycle fits them: within a pass the accelerator reads its input
 buffer and writes the other one. `SinglePortBuffer` presents the read and write ports of a
 two-port memory (so `rtl/buffers.py` swaps it in) over one address: a cycle with a write
-writes, a cycle with a read enable reads, and both at once is a `collision` (the read data
-then holds its last value, as the SPRAM's does). The accelerator reports any collision, and
-the simulations check that none happens.
+writes, a cycle with a read enable reads, and both at once is a `collision` (the read is
+lost). The accelerator reports any collision, and the simulations check that none happens.
 
 On an UltraPlus platform each 16-bit slice is an SB_SPRAM256KA instance; otherwise (Amaranth
 simulator, the Verilog cocotb simulates, the resource estimate) it is `SPRAMModel`, the
-primitive's behaviour for the ports used here: registered read, no read during a write, and
-contents that are not zero at power-up (a read before the first write returns a pattern, not
-zero, so the simulation catches a design that relies on it).
+primitive's behaviour for the ports used here, as Yosys' simulation model of the cell
+(share/ice40/cells_sim.v) has it: registered read; after a write cycle the output is
+undefined (here a pattern, CLOBBER); contents undefined at power-up (here a pattern, not
+zero). A design that relies on either then fails its bit-exact simulation.
 """
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ from amaranth.utils import ceil_log2
 
 SPRAM_DEPTH, SPRAM_WIDTH = 16384, 16
 SPRAM_MARK = "sparknet_spram"    # attribute on the model's memory (the resource estimate)
+CLOBBER = 0xDEAD                 # the model's output after a write cycle (the cell's is X)
 
 
 def sprams_for(depth: int, width: int) -> int:
@@ -62,11 +63,14 @@ class SPRAMModel(wiring.Component):
                                         init=power_up_pattern(self.depth),
                                         attrs={SPRAM_MARK: "1"})
         rd, wr = mem.read_port(), mem.write_port()
+        write = self.chipselect & self.wren
+        clobbered = Signal()
+        with m.If(self.chipselect):
+            m.d.sync += clobbered.eq(self.wren)
         m.d.comb += [rd.addr.eq(self.address), wr.addr.eq(self.address),
-                     wr.data.eq(self.datain),
-                     wr.en.eq(self.chipselect & self.wren),
+                     wr.data.eq(self.datain), wr.en.eq(write),
                      rd.en.eq(self.chipselect & ~self.wren),
-                     self.dataout.eq(rd.data)]
+                     self.dataout.eq(Mux(clobbered, CLOBBER, rd.data))]
         return m
 
 
