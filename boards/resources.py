@@ -15,6 +15,7 @@ Exact: the numbers nextpnr reports, reproduced by the same rules Yosys applies
                narrower than 11 bits stays in logic, as synth_ice40 -dsp leaves it); a product
                by a constant power of two is a shift. In this accelerator: one per PE lane
                (rtl/pe_array.py).
+  SPRAMs       SB_SPRAM256KA: one per model of rtl/spram.py (instantiated, never inferred).
   block RAMs   SB_RAM40_4K / DP16KD: every live memory with its live read ports, placed the way
                Yosys' memory_libmap (0.70) places it. `_map_memory` re-implements its choice
                for these memories (synchronous ports in one clock domain, no wide ports):
@@ -36,11 +37,14 @@ Estimated
                adds a note when the middle estimate does.
 
 How it was checked (tests/test_boards_resources.py keeps checking it):
-  * against placed builds (CHECKED, nextpnr's counts): DSPs and block RAMs equal on all eight
-    (iCE40 C = 4/8/16 with 2 PEs and C = 8 with 4 PEs: 26, 29, 29 and 33 SB_RAM40_4K of 30;
-    ECP5 16 PEs, C = 8/32, frame- and channel-parallel depthwise: 20, 16, 20, 51 DP16KD of 56,
-    and the TRELLIS_DPR16X4 counts 57/57/57/25); logic within the band, the middle estimate
-    within 1.6 % on the iCE40 builds and 7.4 % on the ECP5 ones;
+  * against placed builds (CHECKED, nextpnr's counts): DSPs and block RAMs equal on all
+    thirteen (iCE40 C = 4/8/16 with 2 PEs and C = 8 with 4 PEs: 26, 29, 29 and 33 SB_RAM40_4K
+    of 30; with X and B in SPRAM and the 2-adder classifier, C = 8 with 2 and 4 PEs, C = 16
+    with 4 and 2 and C = 4 with 4: 18, 21, 25, 22 and 19, and 2, 4, 4, 2 and 4 SB_SPRAM256KA
+    of 4; ECP5 16 PEs, C = 8/32, frame-
+    and channel-parallel depthwise: 20, 16, 20, 51 DP16KD of 56, and the TRELLIS_DPR16X4
+    counts 57/57/57/25); logic within the band, the middle estimate within 5.1 % on the iCE40
+    builds and 7.4 % on the ECP5 ones;
   * against Yosys alone (CHECKED_BARE, the bare accelerator, 6 configurations): DSPs and
     block RAMs equal (42, 30, 27, 24, 29, 19);
   * per memory, against memory_libmap's own choice (its cells are named memory.copy.block;
@@ -68,13 +72,27 @@ from .synth import DoesNotFit, _advice
 
 # ---------------------------------------------------------------- calibration and checks
 
+SPRAM_2_ADDERS = {"activation_ram": "spram", "classifier_adders": 2}
+
 # Measured builds: (family, C, PEs, skip, depthwise, rom_style, what nextpnr reported) of the
-# board design (`build` / `bench`: iCE40 gate FIFO 2 deep, ECP5 4)
+# board design (`build` / `bench`: iCE40 gate FIFO 2 deep, ECP5 4); "hw" holds the other
+# HwConfig fields of the build (absent: X and B in block RAM, the 12-adder classifier)
 CHECKED = [
     ("ice40", 4, 2, "1x1", "channels", "block", {"luts": 4750, "brams": 26, "dsps": 2}),
     ("ice40", 8, 2, "1x1", "channels", "block", {"luts": 4856, "brams": 29, "dsps": 2}),
     ("ice40", 16, 2, "1x1", "channels", "auto", {"luts": 5251, "brams": 29, "dsps": 2}),
     ("ice40", 8, 4, "1x1", "channels", "block", {"luts": 5657, "brams": 33, "dsps": 4}),
+    # X and B in SPRAM, the 2-adder classifier (rtl/spram.py, rtl/classifier_serial.py)
+    ("ice40", 8, 2, "1x1", "channels", "block",
+     {"luts": 4393, "brams": 18, "dsps": 2, "sprams": 2, "hw": SPRAM_2_ADDERS}),
+    ("ice40", 8, 4, "1x1", "channels", "block",
+     {"luts": 5165, "brams": 21, "dsps": 4, "sprams": 4, "hw": SPRAM_2_ADDERS}),
+    ("ice40", 16, 4, "1x1", "channels", "block",
+     {"luts": 5257, "brams": 25, "dsps": 4, "sprams": 4, "hw": SPRAM_2_ADDERS}),
+    ("ice40", 16, 2, "1x1", "channels", "block",
+     {"luts": 4456, "brams": 22, "dsps": 2, "sprams": 2, "hw": SPRAM_2_ADDERS}),
+    ("ice40", 4, 4, "1x1", "channels", "block",
+     {"luts": 5039, "brams": 19, "dsps": 4, "sprams": 4, "hw": SPRAM_2_ADDERS}),
     ("ecp5", 32, 16, "all", "channels", "auto", {"luts": 11074, "brams": 20, "dsps": 16}),
     ("ecp5", 8, 16, "all", "frames", "auto", {"luts": 14260, "brams": 20, "dsps": 16}),
     ("ecp5", 8, 16, "all", "channels", "auto", {"luts": 11301, "brams": 16, "dsps": 16}),
@@ -94,9 +112,11 @@ CHECKED_BARE = [
 
 # logic = factor x live flip-flop bits + ROM_LOGIC x ROM bits built from LUTs (+ 4 LUT4s per
 # ECP5 LUT RAM). The factors (low, middle, high) span the logic per flip-flop of the builds
-# above: iCE40 2.84-3.40 (the placed board builds 3.00-3.08: the middle factor is within
-# 1.6 % of each), ECP5 2.77-3.18 (the middle within 7.4 %).
-CALIBRATION = {"ice40": (2.80, 3.05, 3.45), "ecp5": (2.70, 2.95, 3.25)}
+# above: iCE40 2.84-3.40 (the placed board builds 3.00-3.08 with X and B in block RAM and the
+# 12-adder classifier, 3.23-3.26 with SPRAM and the 2-adder classifier, which keeps logic
+# but drops the logit flip-flops: the middle factor is within 5.1 % of each), ECP5 2.77-3.18
+# (the middle within 7.4 %).
+CALIBRATION = {"ice40": (2.80, 3.15, 3.45), "ecp5": (2.70, 2.95, 3.25)}
 ROM_LOGIC = 0.12
 LUT_RAM_LOGIC = {"ice40": 0, "ecp5": 4}
 

@@ -16,10 +16,10 @@ from sparknet_hw.quant.export_format import load_export
 FIFO_DEPTH = {"ice40": 2, "ecp5": 4}          # the gate FIFO of the board builds (DEFAULT_HW)
 
 
-def _hw(pes, skip, depthwise, rom_style, fifo_depth):
+def _hw(pes, skip, depthwise, rom_style, fifo_depth, **other):
     from sparknet_hw.rtl import HwConfig
     return HwConfig(cols=pes, fifo_depth=fifo_depth, rom_style=rom_style,
-                    dw_frames=depthwise == "frames").with_skip(skip)
+                    dw_frames=depthwise == "frames", **other).with_skip(skip)
 
 
 def _board_core(C, hw):
@@ -33,25 +33,35 @@ def _slow_unless(fast):
     return () if fast else (pytest.mark.slow,)
 
 
-# the shipped defaults (C = 4/8/16 on the iCEBreaker, C = 32 on the ULX3S) and the known misfit
-# run by default; the other measured builds with -m slow
-FAST = {(4, 2, "ice40"), (8, 2, "ice40"), (16, 2, "ice40"), (8, 4, "ice40"), (32, 16, "ecp5")}
+# the iCEBreaker builds with SPRAM and the serial classifier (the defaults), one without them,
+# and C = 32 on the ULX3S run by default; the other measured builds with -m slow
+FAST = {(8, 2, "ice40", False), (4, 4, "ice40", True), (8, 4, "ice40", True),
+        (16, 2, "ice40", True), (32, 16, "ecp5", False)}
+
+
+def _case_id(case) -> str:
+    family, C, pes, skip, depthwise, rom, measured = case
+    extra = "-spram-2adders" if measured.get("hw") else ""
+    return f"{family}-C{C}-{pes}pe-{skip}-{depthwise}-{rom}{extra}"
 
 
 @pytest.mark.parametrize("family,C,pes,skip,depthwise,rom,measured", [
-    pytest.param(*case, marks=_slow_unless((case[1], case[2], case[0]) in FAST
+    pytest.param(*case, marks=_slow_unless((case[1], case[2], case[0], "hw" in case[6]) in FAST
                                            and case[4] == "channels"),
-                 id=f"{case[0]}-C{case[1]}-{case[2]}pe-{case[3]}-{case[4]}-{case[5]}")
+                 id=_case_id(case))
     for case in resources.CHECKED])
 def test_estimate_matches_placed_builds(family, C, pes, skip, depthwise, rom, measured):
     """DSPs and block RAMs exactly as nextpnr counted them; the logic band holds the count."""
     needs = resources.estimate(_board_core(C, _hw(pes, skip, depthwise, rom,
-                                                  FIFO_DEPTH[family])), family)
-    # measured on the RTL of commit 09a0335: a change of the design's memories or lanes
+                                                  FIFO_DEPTH[family], **measured.get("hw", {}))),
+                               family)
+    # measured on the RTL of commit 09a0335 (the rows with "hw": of commit acbccd3, this
+    # session's SPRAM and serial classifier): a change of the design's memories or lanes
     # needs new builds here (bench / build) and in resources.CHECKED
     stale = "the RTL changed? re-measure the build and update resources.CHECKED"
     assert needs.dsps == measured["dsps"], stale
     assert needs.brams == measured["brams"], stale
+    assert needs.sprams == measured.get("sprams", 0), stale
     assert needs.logic_low <= measured["luts"] <= needs.logic_high, stale
     assert abs(needs.logic - measured["luts"]) <= 0.08 * measured["luts"], stale
 
@@ -103,10 +113,13 @@ def test_memory_mapping_follows_yosys_costs():
 def test_shipped_defaults_pass_the_check():
     """`bench` builds every one of them: none may be rejected before synthesis."""
     from sparknet_hw.pipeline import BENCH_TARGETS, default_hw
+    from sparknet_hw.pipeline.build import activation_ram
     for C, board in BENCH_TARGETS:
         spec = resolve(board)
         d = default_hw(spec.family, C)
-        hw = _hw(d["pes"], d["skip"], d["depthwise"], d["rom_style"], d["fifo_depth"])
+        hw = _hw(d["pes"], d["skip"], d["depthwise"], d["rom_style"], d["fifo_depth"],
+                 classifier_adders=d["classifier_adders"],
+                 activation_ram=activation_ram(spec, d["pes"]))
         needs = resources.estimate(_board_core(C, hw), spec.family)
         assert resources.shortfalls(needs, spec.device) == [], (C, board)
         resources.check(needs, spec.device, board, hw)

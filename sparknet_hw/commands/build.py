@@ -36,7 +36,8 @@ def register(sub) -> None:
                         "real test clips)")
     p.add_argument("--clips", type=int, default=None, help="verify on the first N clips only")
     p.add_argument("--pes", type=int, default=None,
-                   help="PE lanes (power of two <= 16; default 2 on iCE40, 16 on ECP5)")
+                   help="PE lanes (power of two <= 16; default 4 on iCE40, 2 for C = 16, and 16 "
+                        "on ECP5)")
     skip = p.add_mutually_exclusive_group()
     skip.add_argument("--skip", dest="zero_skip", nargs="?", const="all", default=None,
                       choices=["all", "1x1", "off"], metavar="all|1x1|off",

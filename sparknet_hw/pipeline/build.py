@@ -29,20 +29,21 @@ from .energy import start_activity
 from .report import pll_hint, stage_report
 
 # The default accelerator per FPGA family: the fastest one measured to fit the family's default
-# board (`bench`, docs/accelerator.md). iCEBreaker (UP5K: 5,280 LCs, 30 block RAMs): 2 PEs;
-# depthwise zero skipping does not fit (+1.3k LUT4s), 1x1 skipping does once the read-only
-# tables move to block RAM (-550 LUT4s, +8 EBRs); from C = 16 the activation buffers leave no
-# block RAM for the tables, which stay in logic (C = 16 with 1x1 skipping: 5,207 / 5,280
-# cells). ULX3S (ECP5-25F): 16 PEs, all skipping; the frame-parallel depthwise shortens C = 8 by 20 % (279.4 -> 222.8 us, +3.2k
-# LUTs) but C = 32 by 1 % (778 -> 771 us) for +7.5k LUTs and 52 of the 56 block RAMs, so
-# C = 32 keeps the channel-parallel one. `--pes`, `--skip`, `--rom-style`,
-# `--depthwise` override it.
-DEFAULT_HW = {"ice40": {"pes": 2, "skip": "1x1", "rom_style": "block", "fifo_depth": 2,
+# board (`bench`, docs/accelerator.md). iCEBreaker (UP5K: 5,280 LCs, 30 block RAMs, 4 SPRAMs):
+# the activation buffers in SPRAM and a 2-adder classifier free 9-11 block RAMs and ~400
+# cells, so C = 4 and 8 take 4 PEs (5,039 and 5,165 cells, 855 and 1,332 us); C = 16 keeps 2
+# (4,456 cells, 5,132 us; 4 PEs fit too, at 5,257 cells, too close to the edge for a default);
+# depthwise zero skipping does not fit (+1.3k LUT4s), 1x1 skipping does, with the read-only
+# tables in block RAM. ULX3S (ECP5-25F): 16 PEs, all skipping; the frame-parallel depthwise
+# shortens C = 8 by 20 % (279.4 -> 222.8 us, +3.2k LUTs) but C = 32 by 1 % (778 -> 771 us)
+# for +7.5k LUTs and 52 of the 56 block RAMs, so C = 32 keeps the channel-parallel one.
+# `--pes`, `--skip`, `--rom-style`, `--depthwise`, `--classifier-adders` override it.
+DEFAULT_HW = {"ice40": {"pes": 4, "skip": "1x1", "rom_style": "block", "fifo_depth": 2,
                         "depthwise": "frames", "classifier_adders": 2},
               "ecp5": {"pes": 16, "skip": "all", "rom_style": "auto", "fifo_depth": 4,
                        "depthwise": "frames", "classifier_adders": 12}}
 ICE40_WIDE_C = 16
-ICE40_WIDE = {"rom_style": "auto"}
+ICE40_WIDE = {"pes": 2}
 ECP5_WIDE_C = 32
 ECP5_WIDE = {"depthwise": "channels"}
 
