@@ -44,9 +44,13 @@ done
 $PY -m sparknet_hw sim --C 8 --skip 1x1 --inputs "$CLIPS" --seed 1 > "$OUT/sim_C8_1x1.txt"
 $PY -m sparknet_hw sim --C 8 --inputs "$CLIPS" --clips 1 --seed 1 > "$OUT/sim_C8_verilator_1clip.txt"
 $PY -m sparknet_hw bench | tee "$OUT/bench.txt"
-# 4 PEs (C = 8, 1x1 skipping) do not fit the UP5K: the build says by how much
-$PY -m sparknet_hw build --C 8 --pes 4 --clips 1 --force \
-  --out build/sparknet_C8_icebreaker_4pes > "$OUT/build_C8_4pes_misfit.txt" 2>&1 || true
+# 8 PEs (C = 8, 1x1 skipping) do not fit the UP5K: the build says by how much
+$PY -m sparknet_hw build --C 8 --pes 8 --clips 1 --force \
+  --out build/sparknet_C8_icebreaker_8pes > "$OUT/build_C8_8pes_misfit.txt" 2>&1 || true
+# 4 PEs at C = 16 fit too (not the default: 5,257 of 5,280 cells)
+$PY -m sparknet_hw build --C 16 --pes 4 --clips 2 --force \
+  --out build/sparknet_C16_icebreaker_4pes > "$OUT/build_C16_4pes.txt"
+$PY -m sparknet_hw bench --predict | tee "$OUT/bench_predict.txt"
 for C in 4 8 16 32; do
   $PY -m sparknet_hw sim --C "$C" --simulator icarus --inputs "$CLIPS" --clips 1 --seed 1 > "$OUT/sim_C${C}_icarus.txt"
 done

@@ -40,11 +40,20 @@ def test_default_accelerator_per_board_and_width(tmp_path):
     from sparknet_hw.pipeline import BuildOptions, prepare
     hw = {(C, board): prepare(BuildOptions(C=C, board=board, out=tmp_path / f"{C}{board}")).hw
           for C in (8, 16, 32) for board in ("icebreaker", "ulx3s")}
-    assert (hw[8, "icebreaker"].pes, hw[8, "icebreaker"].skip_mode,
-            hw[8, "icebreaker"].rom_style) == (2, "1x1", "block")
-    assert (hw[16, "icebreaker"].skip_mode, hw[16, "icebreaker"].rom_style) == ("1x1", "auto")
+    ice8, ice16 = hw[8, "icebreaker"], hw[16, "icebreaker"]
+    assert (ice8.pes, ice8.skip_mode, ice8.rom_style, ice8.activation_ram,
+            ice8.classifier_adders) == (4, "1x1", "block", "spram", 2)
+    assert (ice16.pes, ice16.skip_mode, ice16.rom_style, ice16.activation_ram) == \
+        (2, "1x1", "block", "spram")
     assert (hw[8, "ulx3s"].pes, hw[8, "ulx3s"].skip_mode, hw[8, "ulx3s"].depthwise) == \
         (16, "all", "frames")
+    # the ECP5 has no SPRAM, and logic to spare for the 12-adder classifier
+    assert (hw[8, "ulx3s"].activation_ram, hw[8, "ulx3s"].classifier_adders) == ("block", 12)
+    # 8 PEs would need 8 SPRAMs for X and B: the UP5K has 4, so they stay in block RAM
+    wide = prepare(BuildOptions(C=8, out=tmp_path / "w", pes=8)).hw
+    assert wide.activation_ram == "block"
+    two = prepare(BuildOptions(C=8, out=tmp_path / "t", classifier_adders=12)).hw
+    assert two.classifier_adders == 12
     assert hw[32, "ulx3s"].depthwise == "channels"
     ch = prepare(BuildOptions(C=8, board="ulx3s", out=tmp_path / "c", depthwise="channels")).hw
     assert ch.depthwise == "channels"

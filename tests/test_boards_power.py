@@ -312,11 +312,14 @@ def test_block_cells_of_the_icebreaker_design(tmp_path):
     needs = resources(core(), "ice40")
     cells = block_cells(core(), "ice40", placed_cells=4856)
     assert sum(b.ebrs for b in cells.values()) == needs.brams
-    assert sum(b.dsps for b in cells.values()) == needs.dsps == cells["pes"].dsps == 2
+    assert sum(b.dsps for b in cells.values()) == needs.dsps == cells["pes"].dsps == plan.hw.pes
     assert sum(b.ffs for b in cells.values()) == needs.ffs
     assert sum(b.cells for b in cells.values()) == pytest.approx(4856)
     assert cells["buffers"].ebrs == sum(cells["buffers"].memories.values())
-    assert set(cells["buffers"].memories) <= {"xbuf", "bbuf", "xmask", "bmask", "dmem"}
+    assert set(cells["buffers"].memories) <= {"xmask", "bmask", "dmem"}
+    # X and B in SPRAM: 16 bits per SB_SPRAM256KA, counted apart from the block RAMs
+    assert sum(b.sprams for b in cells.values()) == cells["buffers"].sprams == needs.sprams
+    assert {m.split("/")[0] for m in cells["buffers"].spram_memories} == {"xbuf", "bbuf"}
     assert "fetch/wmem" in cells["fetch"].memories
     assert cells["uart+framing"].ffs > 0 and cells["uart+framing"].ebrs == 0
 

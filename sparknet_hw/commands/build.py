@@ -50,8 +50,8 @@ def register(sub) -> None:
                       help="the same as --skip off")
     p.add_argument("--rom-style", choices=["auto", "block"], default=None,
                    help="where the classifier columns and biases/shifts go: auto (synthesis "
-                        "chooses; LUTs on the iCE40) or block (block RAM); default block "
-                        "where the iCE40 default accelerator has room for it")
+                        "chooses; LUTs on the iCE40) or block (block RAM); default block on "
+                        "the iCE40, auto on the ECP5")
     p.add_argument("--depthwise", choices=["frames", "channels"], default=None,
                    help="dataflow of the block 2..4 depthwise with --skip all: frames (lanes "
                         "are consecutive frames of a channel, every zero input skipped; more "
