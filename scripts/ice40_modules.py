@@ -20,6 +20,8 @@ import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from sparknet_hw.rtl.spram import SPRAM_MARK
+
 ROOT = Path(__file__).resolve().parent.parent
 PRIMS = ("SB_LUT4", "SB_CARRY", "SB_DFF", "SB_RAM40_4K", "SB_MAC16")
 
@@ -85,6 +87,10 @@ def main() -> int:
         note = "  (synth_ice40 -dff)" if "-dff" in opts else ""
         print(f"{label:40s} {c['SB_LUT4']:6,d} {c['SB_CARRY']:6,d} {c['SB_DFF']:6,d} "
               f"{c['SB_RAM40_4K']:4d} {c['SB_MAC16']:4d}{note}")
+    if SPRAM_MARK in source.read_text():
+        print(f"the single-port buffers' model (rtl/spram.py) is synthesised from its Memory "
+              f"here, which Yosys puts in block RAM; the board build instantiates "
+              f"SB_SPRAM256KA instead, so their EBR figures do not count on the board")
     return 0
 
 

@@ -73,7 +73,8 @@ def bench_one(C: int, board: str, out: Path, clips: int, simulator: str, synth: 
     row.update({k: rep[k] for k in ("device", "pes", "mismatches", "inferences", "cycles",
                                     "macs_dense", "macs_issued", "skip_ratio", "utilization",
                                     "frames_skipped", "luts", "luts_total", "ffs", "dsps",
-                                    "dsps_total", "brams", "brams_total", "sprams", "fmax_mhz",
+                                    "dsps_total", "brams", "brams_total", "sprams",
+                                    "sprams_total", "fmax_mhz",
                                     "clock_mhz", "latency_us", "latency_us_at_clock",
                                     "accuracy", "chip_multipliers", "floor_design_cycles",
                                     "floor_chip_cycles", "cycles_over_design_floor",
@@ -158,7 +159,8 @@ def predict_row(C: int, board: str, out: Path, clips: int, pes: int | None = Non
     needs = rtl.resources
     if needs is not None and device is not None:
         row.update({"dsps": needs.dsps, "dsps_total": device.dsps, "brams": needs.brams,
-                    "brams_total": device.brams, "logic": needs.logic,
+                    "brams_total": device.brams, "sprams": needs.sprams,
+                    "sprams_total": device.sprams, "logic": needs.logic,
                     "logic_low": needs.logic_low, "logic_high": needs.logic_high,
                     "logic_total": device.logic})
     return row
@@ -167,6 +169,7 @@ def predict_row(C: int, board: str, out: Path, clips: int, pes: int | None = Non
 def format_predictions(rows: list[dict]) -> str:
     head = (f"{'C':>3} {'board':<11}{'PEs':>4}{'ZS':>5}{'cycles':>9}{'PE floor':>9}{'x':>6}"
             f"{'chip floor':>11}{'x':>6}{'util':>6}{'no-skip':>9}{'DSPs':>7}{'BRAM':>7}"
+            f"{'SPRAM':>6}"
             f"{'logic (estimate)':>28}{'us @clk':>9}")
     lines = [head, "-" * len(head)]
     for r in rows:
@@ -188,12 +191,15 @@ def format_predictions(rows: list[dict]) -> str:
                      f"{r['floor_chip_cycles'] or 0:>11,.0f}"
                      f"{r['cycles_over_chip_floor'] or 0:>6.1f}{r['utilization']:>6.2f}"
                      f"{r['cycles_noskip']:>9,.0f}{res(r.get('dsps'), r.get('dsps_total')):>7}"
-                     f"{res(r.get('brams'), r.get('brams_total')):>7} {logic:>27}"
+                     f"{res(r.get('brams'), r.get('brams_total')):>7}"
+                     f"{res(r.get('sprams'), r.get('sprams_total')) if r.get('sprams_total') else '-':>6}"
+                     f" {logic:>27}"
                      f"{r['latency_us_at_clock']:>9,.0f}")
     lines.append("")
     lines.append("predicted, not simulated or synthesized: cycles from the schedule model "
                  "(sim/schedule.py, exact against the RTL), per inference on the shipped clips; "
-                 "DSPs and block RAMs exact, logic an estimated band (boards/resources.py); "
+                 "DSPs, block RAMs and SPRAMs exact, logic an estimated band "
+                 "(boards/resources.py); "
                  "latency at the board clock; ! = more than the device has")
     return "\n".join(lines)
 
@@ -287,7 +293,7 @@ def format_bench(rows: list[dict]) -> str:
 
     head = (f"{'C':>3} {'board':<11}{'params':>8}{'dense MACs':>12}{'PEs':>4}{'ZS':>4}"
             f"{'cycles':>9}{'PE floor':>9}{'x':>6}{'chip floor':>11}{'x':>6}{'util':>6}"
-            f"{'skip':>6}{'LUTs':>12}{'DSPs':>6}{'BRAM':>7}{'Fmax':>7}{'latency':>10}"
+            f"{'skip':>6}{'LUTs':>12}{'DSPs':>6}{'BRAM':>7}{'SPRAM':>6}{'Fmax':>7}{'latency':>10}"
             f"{'no-skip':>10}")
     lines = [head, "-" * len(head)]
     notes = []
@@ -297,11 +303,14 @@ def format_bench(rows: list[dict]) -> str:
             lines.append(f"{r['C']:>3} {r['board']:<11} failed: {r['error']}")
             continue
         def res(kind):
-            if r.get(kind) is None:
+            total = r.get(f"{kind}_total")
+            if total is None and kind == "sprams":     # rows cached before the column
+                from ..boards.platforms import DEVICES
+                total = getattr(DEVICES.get(r.get("device")), "sprams", None)
+            if r.get(kind) is None or not total:
                 return "-"
-            over = "!" if r[kind] > (r.get(f"{kind}_total") or r[kind]) else ""
-            return f"{r[kind]}/{r[f'{kind}_total']}{over}"
-        luts, dsps, brams = res("luts"), res("dsps"), res("brams")
+            return f"{r[kind]}/{total}" + ("!" if r[kind] > total else "")
+        luts, dsps, brams, sprams = res("luts"), res("dsps"), res("brams"), res("sprams")
         lat = r.get("latency_us") or r.get("latency_us_at_clock")
         lat_ns = r.get("latency_us_noskip") or r.get("latency_us_noskip_at_clock")
         mark = "" if r.get("latency_us") else "*"
@@ -314,7 +323,7 @@ def format_bench(rows: list[dict]) -> str:
                      f"{f(r.get('cycles_over_design_floor'), '.2f'):>6}"
                      f"{f(r.get('floor_chip_cycles'), ',.0f'):>11}"
                      f"{f(r.get('cycles_over_chip_floor'), '.1f'):>6}{r['utilization']:>6.2f}"
-                     f"{r['skip_ratio']:>6.0%}{luts:>12}{dsps:>6}{brams:>7}"
+                     f"{r['skip_ratio']:>6.0%}{luts:>12}{dsps:>6}{brams:>7}{sprams:>6}"
                      f"{f(r.get('fmax_mhz'), '.1f'):>7}{f(lat, ',.0f') + mark:>10}"
                      f"{f(lat_ns, ',.0f') + mark:>10}")
         if r.get("error"):
