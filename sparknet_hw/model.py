@@ -87,6 +87,7 @@ def sparsity_loss(mu):
 CE_WEIGHT = 100.0  # the authors' weight of the cross-entropy against the sparsity term
 
 
-def sparknet_loss(logits, mu, target, ce_weight: float = CE_WEIGHT, sparse_weight: float = 1.0):
-    ce = nn.functional.cross_entropy(logits, target)
+def sparknet_loss(logits, mu, target, ce_weight: float = CE_WEIGHT, sparse_weight: float = 1.0,
+                  label_smoothing: float = 0.0):
+    ce = nn.functional.cross_entropy(logits, target, label_smoothing=label_smoothing)
     return ce_weight * ce + sparse_weight * sparsity_loss(mu), ce

@@ -36,6 +36,7 @@ class Recipe:
     unknown_by_word: bool = False    # ... each of its words equally often, per folder
     p_zero_silence: float = 0.1      # `_silence_` clips replaced by digital silence
     p_reversed: float = 0.0          # keyword clips played backwards, labelled `_unknown_`
+    label_smoothing: float = 0.0     # training targets smoothed (validation is not)
     speaker_fraction: float = 1.0    # real training speakers kept (the learning curve)
     ema: float = 0.0                 # decay of the weight average kept and saved; 0: none
     teacher: str | None = None       # float checkpoint of a wider model to distil from
@@ -227,7 +228,7 @@ def train(C: int, data_roots, out, recipe: Recipe = Recipe(), progress: bool = T
             for group in opt.param_groups:
                 group["lr"] = poly_hold_decay(step, total_steps, recipe.lr)
             logits, mu = model(x)
-            loss, ce = sparknet_loss(logits, mu, y)
+            loss, ce = sparknet_loss(logits, mu, y, label_smoothing=recipe.label_smoothing)
             if teacher is not None:
                 loss = loss + CE_WEIGHT * (teacher.loss(logits, x, ce) - ce)
             opt.zero_grad()

@@ -38,6 +38,9 @@ def register(sub) -> None:
     p.add_argument("--unknown-by-word", action=argparse.BooleanOptionalAction, default=None,
                    help="with balancing, draw each word of _unknown_ equally often within its "
                         "folder (default: clip by clip)")
+    p.add_argument("--label-smoothing", type=float, default=None, metavar="E",
+                   help="train on targets smoothed by E (0 <= E < 1; default 0): the true "
+                        "class gets 1 - E + E/12, every class E/12; validation is unsmoothed")
     p.add_argument("--p-reversed", type=float, default=None, metavar="P",
                    help="play keyword clips backwards with probability P and train them as "
                         "_unknown_ (not on/no; default 0)")
@@ -121,6 +124,7 @@ def run(args) -> int:
                                    ("unknown_weight", args.unknown_weight),
                                    ("unknown_by_word", args.unknown_by_word),
                                    ("p_reversed", args.p_reversed),
+                                   ("label_smoothing", args.label_smoothing),
                                    ("distill_weight", args.distill_weight),
                                    ("distill_temperature", args.distill_temperature))
                  if v is not None}
@@ -134,6 +138,8 @@ def run(args) -> int:
         overrides.update(speed=args.speed, p_speed=0.5 if args.speed > 0 else 0.0)
     if args.unknown_weight is not None and not args.unknown_weight > 0:
         raise UserError("--unknown-weight is a relative weight: it must be above 0")
+    if args.label_smoothing is not None and not 0 <= args.label_smoothing < 1:
+        raise UserError("--label-smoothing is a share of the target: 0 <= E < 1")
     if args.p_reversed is not None and not 0 <= args.p_reversed <= 1:
         raise UserError("--p-reversed is a probability: 0 <= p <= 1")
     if args.p_background is not None and not 0 <= args.p_background <= 1:
