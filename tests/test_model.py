@@ -57,3 +57,28 @@ def test_info_rejects_unknown_width(capsys):
     assert main(["info", "--C", "5"]) == 2
     err = capsys.readouterr().err
     assert "C=5" in err and "Traceback" not in err
+
+
+def test_label_smoothing_in_the_loss():
+    """E of the target spread over the 12 classes: the cross-entropy against
+    (1 - E) one-hot + E / 12, as torch defines it; 0 is the plain cross-entropy."""
+    from sparknet_hw.model import sparknet_loss
+    torch.manual_seed(0)
+    logits, mu = torch.randn(5, N_CLASSES), torch.rand(5, 32, N_FRAMES)
+    y = torch.tensor([0, 3, 11, 5, 5])
+    _, plain = sparknet_loss(logits, mu, y)
+    _, smooth = sparknet_loss(logits, mu, y, label_smoothing=0.1)
+    logp = torch.log_softmax(logits, dim=1)
+    target = torch.full_like(logp, 0.1 / N_CLASSES)
+    target[torch.arange(5), y] += 0.9
+    assert torch.isclose(smooth, -(target * logp).sum(dim=1).mean())
+    assert torch.isclose(plain, -logp[torch.arange(5), y].mean())
+    assert not torch.isclose(plain, smooth)
+
+
+def test_train_rejects_label_smoothing_out_of_range(capsys, tmp_path):
+    code = main(["train", "--C", "8", "--data", str(tmp_path), "--label-smoothing", "1.0",
+                 "--out", str(tmp_path / "x.pt")])
+    err = capsys.readouterr().err
+    assert code == 2 and "--label-smoothing is a share of the target" in err
+    assert not (tmp_path / "x.pt").exists()
