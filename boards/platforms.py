@@ -57,7 +57,9 @@ class DeviceResources:
                                "single-port RAMs (SB_SPRAM256KA, 256 kbit)")}
         return {"luts": ("TRELLIS_COMB", "LUT4s", "LUT4s"),
                 "brams": ("DP16KD", "block RAMs", "block RAMs (DP16KD, 18 kbit)"),
-                "dsps": ("MULT18X18D", "multipliers", "multipliers (MULT18X18D)")}
+                "dsps": ("MULT18X18D", "multipliers", "multipliers (MULT18X18D)"),
+                "sprams": ("SPRAM", "SPRAMs", "single-port RAMs (SB_SPRAM256KA: the ECP5 "
+                           "has none; use HwConfig(activation_ram=\"block\"))")}
 
     @property
     def dsp_cell(self) -> str:

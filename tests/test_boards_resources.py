@@ -235,3 +235,14 @@ def test_bench_roofline_columns():
     assert f"{macs / chip:,.0f}" in line and f"{cycles * chip / macs:.1f}" in line
     assert f"{device.part}: {chip}" in text                # the footnote names the count
     json.dumps(row)                                        # the JSON rows carry the floors
+
+
+def test_spram_buffers_on_a_chip_without_spram_fail_before_synthesis():
+    hw = _hw(2, "1x1", "channels", "block", 2, activation_ram="spram", classifier_adders=2)
+    needs = resources.estimate(_board_core(8, hw), "ice40")
+    assert needs.sprams == 2
+    with pytest.raises(resources.ResourceShortage,
+                       match=r"needs 2 single-port RAMs \(SB_SPRAM256KA, 256 kbit\), the "
+                             r"iCE40HX8K has 0"):
+        resources.check(needs, DEVICES["iCE40HX8K"], "hx8k-ct256", hw)
+    assert resources.check(needs, DEVICES["iCE40UP5K"], "icebreaker", hw) == []
