@@ -12,7 +12,8 @@ simulator, the Verilog cocotb simulates, the resource estimate) it is `SPRAMMode
 primitive's behaviour for the ports used here, as Yosys' simulation model of the cell
 (share/ice40/cells_sim.v) has it: registered read; after a write cycle the output is
 undefined (here a pattern, CLOBBER); contents undefined at power-up (here a pattern, not
-zero). A design that relies on either then fails its bit-exact simulation.
+zero). A design that used either would compute with a pattern instead of data (where it
+matters, the bit-exact checks see it), not with the zeros a block RAM would give.
 """
 from __future__ import annotations
 
