@@ -183,7 +183,9 @@ def test_full_matrix(sim, C, bits):
 def test_verilator_single_port_activation_buffers():
     """X and B in single-port RAMs (rtl/spram.py: the UltraPlus's SB_SPRAM256KA): the same
     results and issued MACs as in block RAM, DRAIN_CYCLES more per block pass (checked
-    exactly against the schedule model, like every run), and no read meets a write."""
+    exactly against the schedule model, like every run), and no read meets a write. Then
+    the iCEBreaker's combination, with the 2-adder classifier, through a reset in the
+    middle of an inference (its sums and counts are cleared by writes after start)."""
     from dataclasses import replace
 
     from sparknet_hw.rtl.sequencer import DRAIN_CYCLES
@@ -197,6 +199,11 @@ def test_verilator_single_port_activation_buffers():
     block_passes = len(build_plan(model, configs["spram"]).passes) - 1
     assert (reps["spram"]["cycles"] - reps["block"]["cycles"]
             == len(x) * block_passes * DRAIN_CYCLES)
+    ice = HwConfig(cols=4, fifo_depth=2, rom_style="block", activation_ram="spram",
+                   classifier_adders=2).with_skip("1x1")
+    rep = check(run_sim(model, x, "verilator", ice, mid_reset=True))
+    assert rep["classes"] == reps["block"]["classes"]
+    assert rep["layers"]["classifier"]["cycles"] == 6 * rep["layers"]["classifier"]["macs_issued"] // 12
 
 
 def test_a_read_meeting_a_write_in_a_single_port_buffer_fails(monkeypatch):
