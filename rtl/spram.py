@@ -28,10 +28,8 @@ SPRAM_MARK = "sparknet_spram"    # attribute on the model's memory (the resource
 CLOBBER = 0xDEAD                 # the model's output after a write cycle (the cell's is X)
 
 
-def sprams_for(depth: int, width: int) -> int:
-    """SB_SPRAM256KA instances of a depth x width buffer."""
-    if depth > SPRAM_DEPTH:
-        raise ValueError(f"a {depth}-word buffer is deeper than one SPRAM ({SPRAM_DEPTH} words)")
+def sprams_for(width: int) -> int:
+    """SB_SPRAM256KA instances side by side for a `width`-bit buffer (16 bits each)."""
     return -(-width // SPRAM_WIDTH)
 
 
@@ -78,7 +76,10 @@ class SPRAMModel(wiring.Component):
 class SinglePortBuffer(wiring.Component):
     def __init__(self, depth: int, width: int):
         self.depth, self.width = depth, width
-        self.n_sprams = sprams_for(depth, width)
+        if depth > SPRAM_DEPTH:
+            raise ValueError(f"a {depth}-word buffer is deeper than one SPRAM "
+                             f"({SPRAM_DEPTH} words)")
+        self.n_sprams = sprams_for(width)
         abits = ceil_log2(max(depth, 2))
         super().__init__({
             "rd": Out(ReadPort.Signature(addr_width=abits, shape=unsigned(width))),

@@ -32,6 +32,7 @@ $PY -m sparknet_hw build --C 32 --board ulx3s --clips 4 --depthwise frames --for
   --out build/sparknet_C32_ulx3s_frames > "$OUT/build_C32_ulx3s_frames.txt"
 $PY -m sparknet_hw build --C 8 --force | tee "$OUT/build_C8_icebreaker.txt"
 $PY scripts/ice40_modules.py build/sparknet_C8_icebreaker > "$OUT/ice40_modules.txt"
+$PY scripts/ice40_classifier.py > "$OUT/ice40_classifier.txt"
 $PY -m sparknet_hw build --C 8 --pll-mhz 24 --clips 4 --force --out build/sparknet_C8_icebreaker_pll \
   | tee "$OUT/build_C8_icebreaker_pll.txt"
 for cfg in "8 8 skip" "8 8 skipch" "8 2 skip" "8 2 skipch" "8 2 skip1x1" "8 2 skip1x1 block" "8 2 noskip"; do

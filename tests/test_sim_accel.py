@@ -203,7 +203,9 @@ def test_verilator_single_port_activation_buffers():
                    classifier_adders=2).with_skip("1x1")
     rep = check(run_sim(model, x, "verilator", ice, mid_reset=True))
     assert rep["classes"] == reps["block"]["classes"]
-    assert rep["layers"]["classifier"]["cycles"] == 6 * rep["layers"]["classifier"]["macs_issued"] // 12
+    # both counted by the hardware: 6 cycles per open gate with 2 adders, 1 with 12
+    assert (rep["layers"]["classifier"]["cycles"]
+            == 6 * reps["block"]["layers"]["classifier"]["cycles"] > 0)
 
 
 def test_a_read_meeting_a_write_in_a_single_port_buffer_fails(monkeypatch):

@@ -60,10 +60,10 @@ def default_hw(family: str, C: int) -> dict:
 def activation_ram(spec, pes: int, lane_bits: int = 8) -> str:
     """"spram" where the device's single-port RAMs hold both activation buffers (X and B,
     each P lanes wide: one SB_SPRAM256KA per 16 bits), else "block"."""
-    from ..rtl.spram import SPRAM_WIDTH
+    from ..rtl.spram import sprams_for
 
     device = spec.device
-    need = 2 * -(-pes * lane_bits // SPRAM_WIDTH)
+    need = 2 * sprams_for(pes * lane_bits)
     return "spram" if device is not None and 0 < need <= device.sprams else "block"
 
 
