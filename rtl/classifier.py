@@ -25,7 +25,11 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from .argmax import argmax_scan
 from .util import lowest_set
+
+# cycles from a scan address to the compared logit: the registered sum + bias
+SCAN_LATENCY = 1
 
 
 class Classifier(wiring.Component):
@@ -118,30 +122,19 @@ class Classifier(wiring.Component):
         m.d.sync += addr_q.eq(self.count_addr)
         m.d.comb += self.count_data.eq(Mux(n_valid.bit_select(addr_q, 1), n_rd.data, 0))
 
-        # argmax scan once every frame has been added: logit j is read in one cycle and
-        # compared in the next
-        scanning = Signal()
-        j = Signal(range(K + 1))
-        j_q = Signal(range(K))
-        cmp = Signal()                     # logit_data holds logit j_q
-        best = Signal(range(K))
-        best_v = Signal(signed(self.logit_bits))
+        # argmax scan once every frame has been added (rtl/argmax.py): logit j is read in one
+        # cycle and compared in the next
         sum_arr = Array(sums)
         bias_arr = Array([Const(b, signed(self.logit_bits)) for b in self.bias_values])
+        scan_begin = Signal()
+        scanning, j = argmax_scan(m, begin=scan_begin, value=self.logit_data, latency=SCAN_LATENCY,
+                                  classes=K, done=self.done, cls=self.cls)
+        m.d.comb += scan_begin.eq(active & (frames == T) & ~cur_valid & ~valid_b & ~scanning)
+        with m.If(scan_begin):
+            m.d.sync += active.eq(0)
         idx = Signal(range(K))
         m.d.comb += idx.eq(Mux(scanning, j, self.logit_addr))
         m.d.sync += self.logit_data.eq(sum_arr[idx] + bias_arr[idx])
-        m.d.sync += [j_q.eq(j), cmp.eq(scanning & (j < K))]
-        with m.If(active & (frames == T) & ~cur_valid & ~valid_b & ~scanning):
-            m.d.sync += [scanning.eq(1), j.eq(0), active.eq(0)]
-        with m.If(scanning):
-            with m.If(j < K):
-                m.d.sync += j.eq(j + 1)
-            with m.If(cmp):
-                with m.If((j_q == 0) | (self.logit_data > best_v)):
-                    m.d.sync += [best.eq(j_q), best_v.eq(self.logit_data)]
-            with m.If(~cmp & (j == K)):
-                m.d.sync += [scanning.eq(0), self.done.eq(1), self.cls.eq(best)]
 
         with m.If(self.start):
             m.d.sync += [active.eq(1), bits.eq(0), cur_valid.eq(0), frames.eq(0), valid_b.eq(0),

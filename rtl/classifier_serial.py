@@ -9,7 +9,7 @@ and the cycle after, their sum is written back. The next read of word j comes S 
 later, after that write, so the sums need no forwarding; nor do the gate counts n[f], bumped
 in the first cycle of a gate bit and read again no earlier than S cycles later.
 
-At `start` the sums and counts are cleared by writing zeros, one word of each per cycle for
+At `start` the sums are set to the biases and the counts to zero, one word of each per cycle for
 max(F, S) cycles, instead of being qualified by a written-since-start bit per word (on the
 iCE40 that mask and its decoders were ~100 LUTs). The first gate word comes after the four
 block passes, thousands of cycles later; `ready` waits for the clear all the same.
@@ -17,7 +17,7 @@ block passes, thousands of cycles later; `ready` waits for the clear all the sam
 As in `Classifier`: all-zero frame words are dropped in the handshake cycle (counted in
 frames_skipped), the last cycle of a frame's walk overlaps the next handshake, the logits are
 read through one port with one cycle of latency (the argmax scan, then the record sender),
-bias added at the read. `busy_cycles` counts the cycles with an add (S per open gate bit).
+the bias already in the sums (set at the clear). `busy_cycles` counts the cycles with an add (S per open gate bit).
 """
 from __future__ import annotations
 
@@ -27,7 +27,11 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
+from .argmax import argmax_scan
 from .util import lowest_set
+
+# cycles from a scan address to the compared logit: the sums read
+SCAN_LATENCY = 1
 
 
 def column_words(columns: list[int], classes: int, adders: int, wbits: int) -> list[int]:
@@ -91,7 +95,7 @@ class SerialClassifier(wiring.Component):
         n_rd, n_wr = counts.read_port(), counts.write_port()
         m.d.comb += [c_rd.en.eq(self.rd_en), s_rd.en.eq(self.rd_en), n_rd.en.eq(self.rd_en)]
 
-        # clearing after start: sums word / count `clr` is written with zero
+        # clearing after start: sums word `clr` is written with its biases, count `clr` zero
         n_clear = max(F, S)
         clearing = Signal()
         clr = Signal(range(n_clear))
@@ -143,8 +147,12 @@ class SerialClassifier(wiring.Component):
         for p in range(L):
             old = s_rd.data[p * lb:(p + 1) * lb].as_signed()
             lanes_new.append((old + c_rd.data[p * wb:(p + 1) * wb].as_signed())[:lb])
+        # the clear writes the biases, so a sums word holds logits and a read needs no adder
+        bias_words = Array([Const(sum((self.bias_values[w * L + p] & ((1 << lb) - 1))
+                                      << (p * lb) for p in range(L)), L * lb)
+                            for w in range(S)])
         m.d.comb += [s_wr.addr.eq(Mux(clearing, clr, j_b)),
-                     s_wr.data.eq(Mux(clearing, 0, Cat(*lanes_new))),
+                     s_wr.data.eq(Mux(clearing, bias_words[clr], Cat(*lanes_new))),
                      s_wr.en.eq(valid_b | (clearing & (clr < S)))]
         # n[f] += 1 in the first step of each gate bit
         bump = Signal()
@@ -155,38 +163,26 @@ class SerialClassifier(wiring.Component):
         m.d.comb += n_rd.addr.eq(Mux(active, cur_idx, self.count_addr))
         m.d.comb += self.count_data.eq(n_rd.data)
 
-        # one logit read port: sums word k // L, lane k % L, plus the bias, a cycle after the
-        # address (the argmax scan's, then `logit_addr`)
-        scanning = Signal()
-        k = Signal(range(K + 1))
-        k_q = Signal(range(K))
+        # argmax scan once every frame has been walked and the last add written
+        # (rtl/argmax.py): a logit is out of the sums memory the cycle after its address
+        scan_begin = Signal()
+        scanning, k = argmax_scan(m, begin=scan_begin, value=self.logit_data,
+                                  latency=SCAN_LATENCY, classes=K, done=self.done, cls=self.cls)
+        m.d.comb += scan_begin.eq(active & (frames == T) & ~cur_valid & ~valid_b & ~scanning)
+        with m.If(scan_begin):
+            m.d.sync += active.eq(0)
+
+        # one logit read port: sums word k // L, lane k % L, a cycle after the address (the
+        # argmax scan's, then `logit_addr`)
         idx = Signal(range(K))
         m.d.comb += idx.eq(Mux(scanning, k, self.logit_addr))
         entry = Array([Const(c // L, range(S)) for c in range(K)])
         lane = Array([Const(c % L, range(L)) for c in range(K)])
-        bias = Array([Const(b, signed(lb)) for b in self.bias_values])
         lane_q = Signal(range(L))
-        bias_q = Signal(signed(lb))
-        m.d.sync += [lane_q.eq(lane[idx]), bias_q.eq(bias[idx]), k_q.eq(idx)]
+        m.d.sync += lane_q.eq(lane[idx])
         m.d.comb += s_rd.addr.eq(Mux(active, j, entry[idx]))
         read = Array([s_rd.data[p * lb:(p + 1) * lb].as_signed() for p in range(L)])
-        m.d.comb += self.logit_data.eq(read[lane_q] + bias_q)
-
-        # argmax scan once every frame has been walked and the last add written
-        cmp = Signal()
-        best = Signal(range(K))
-        best_v = Signal(signed(lb))
-        m.d.sync += cmp.eq(scanning & (k < K))
-        with m.If(active & (frames == T) & ~cur_valid & ~valid_b & ~scanning):
-            m.d.sync += [scanning.eq(1), k.eq(0), active.eq(0)]
-        with m.If(scanning):
-            with m.If(k < K):
-                m.d.sync += k.eq(k + 1)
-            with m.If(cmp):
-                with m.If((k_q == 0) | (self.logit_data > best_v)):
-                    m.d.sync += [best.eq(k_q), best_v.eq(self.logit_data)]
-            with m.If(~cmp & (k == K)):
-                m.d.sync += [scanning.eq(0), self.done.eq(1), self.cls.eq(best)]
+        m.d.comb += self.logit_data.eq(read[lane_q])
 
         with m.If(self.start):
             m.d.sync += [active.eq(1), bits.eq(0), cur_valid.eq(0), frames.eq(0), j.eq(0),

@@ -367,7 +367,8 @@ def build_plan(model: ExportLike, config: HwConfig | None = None) -> Plan:
 
     wc, bc = export.classifier.w, export.classifier.b
     cls_wbits = signed_bits(int(wc.min()), int(wc.max()))
-    # the classifier's column sums (no bias) and the logits (with it) share the width
+    # the classifier's column sums (started from zero or from the bias) and the logits share
+    # the width
     neg, pos = wc.clip(max=0).sum(axis=1) * T, wc.clip(min=0).sum(axis=1) * T
     lo, hi = min(neg.min(), (neg + bc).min(), bc.min()), max(pos.max(), (pos + bc).max(), bc.max())
     logit_bits = signed_bits(int(lo), int(hi))

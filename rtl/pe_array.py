@@ -36,7 +36,9 @@ class PEArray(wiring.Component):
         with m.If(self.valid & self.clear):
             m.d.sync += bias_d.eq(self.bias)
         for p in range(self.lanes):
-            prod = Signal(signed(self.wbits + self.abits), name=f"prod{p}")
+            # no reset: a product is only used the cycle after it is written (en_d), and a
+            # register without one is what Yosys moves into the SB_MAC16's output register
+            prod = Signal(signed(self.wbits + self.abits), name=f"prod{p}", reset_less=True)
             with m.If(self.valid & self.en[p]):          # clock enable of the product register
                 m.d.sync += prod.eq(self.w[p] * self.a[p])
             acc = Signal(signed(self.acc_bits), name=f"acc{p}")

@@ -3,9 +3,18 @@ per cycle.
 
 The current channel is a register (`c`, `valid`: the segment has one) and `rem` holds the
 channels after it, so finding the next set bit is not on the path from the sequencer to
-the memory addresses. `go` starts a segment over the mask of source `src`; each source's
-first channel is found in parallel, so the choice of source (which depends on the
-sequencer's op walk) is not in front of a lowest-set-bit search (the iCE40's longest path).
+the memory addresses. `go` starts a segment over the mask of source `src`.
+
+The starts of the PW and PW_NEXT sources (first channel, remaining mask) are searched every
+cycle and registered, so `go` only chooses among flip-flops for them: neither the choice of
+source (which depends on the sequencer's op walk) nor the masks' own logic (the pass's
+channel count, the d bank) is in front of a search over the up to 32 channels of a
+depthwise result (that chain was the iCE40's longest path). The price is a contract: those
+masks must hold their `go`-cycle value in the cycle before, too (START_LAG); the sequencer
+waits one cycle longer for a depthwise result's mask (D_WAIT in rtl/sequencer.py) and starts
+no PW segment in a step's first cycle. RES comes from a mask memory's read data, new in a
+step's first cycle, and HEAD from a register loaded in that cycle, so both are searched in
+the `go` cycle; they are only C bits wide.
 `advance` moves to the next channel; `first` marks a segment's first op, `last` its last.
 """
 from __future__ import annotations
@@ -15,6 +24,10 @@ from amaranth.lib import enum, wiring
 from amaranth.lib.wiring import In, Out
 
 from .util import lowest_set
+
+
+# cycles by which a segment's start lags its PW or PW_NEXT mask (the registered search)
+START_LAG = 1
 
 
 class Segment(enum.Enum, shape=2):
@@ -56,10 +69,16 @@ class SegmentWalker(wiring.Component):
             _, idx = lowest_set(v)
             return idx, v & (v - 1), v != 0
 
-        sources = {Segment.PW: walk_start(self.pw, W), Segment.RES: walk_start(self.res, C),
+        def registered(start):
+            idx_r, rest_r, nonzero_r = Signal.like(self.c), Signal(len(start[1])), Signal()
+            m.d.sync += [idx_r.eq(start[0]), rest_r.eq(start[1]), nonzero_r.eq(start[2])]
+            return idx_r, rest_r, nonzero_r
+
+        sources = {Segment.PW: registered(walk_start(self.pw, W)),
+                   Segment.RES: walk_start(self.res, C),
                    Segment.HEAD: walk_start(self.head, C)}
         if self.has_pw_next:
-            sources[Segment.PW_NEXT] = walk_start(self.pw_next, W)
+            sources[Segment.PW_NEXT] = registered(walk_start(self.pw_next, W))
         with m.If(self.go):
             m.d.sync += self.first.eq(1)
             with m.Switch(self.src):

@@ -34,7 +34,7 @@ from amaranth.lib import data, enum, wiring
 from amaranth.lib.wiring import In, Out
 
 from .config import Plan
-from .seg_walk import Segment, SegmentWalker
+from .seg_walk import START_LAG, Segment, SegmentWalker
 from .skip_count import SkipCounter
 from .skip_windows import SkipWindows
 from .util import lowest_set
@@ -58,6 +58,9 @@ class Phase(enum.Enum, shape=3):
     DRAIN = 5    # between passes, until the last write into a single-port buffer is done
 
 D_LAT = 8    # cycles from a depthwise emit op to its d memory word / mask being readable
+# cycles from that op until the 1x1 work may start: the segment walk starts from masks
+# registered a cycle earlier (rtl/seg_walk.py START_LAG)
+D_WAIT = D_LAT + START_LAG
 # With single-port activation buffers (rtl/spram.py) a pass may not read its input buffer
 # while the pass before still writes it. An op issued in cycle c is read from the buffers in
 # c + 1 (the fetch's op register) and written back in c + 7 (fetch t1, S1b, writeback S2..S5);
@@ -176,7 +179,7 @@ class Sequencer(wiring.Component):
         LM = max(p.window for p in plan.passes)       # >= KM: the walk registers hold either
         drem, n_drem = Signal(LM), Signal(LM)
         dfirst, n_dfirst = Signal(), Signal()
-        since = [Signal(range(D_LAT + 1), name=f"since{b}", init=D_LAT) for b in range(2)]
+        since = [Signal(range(D_WAIT + 1), name=f"since{b}", init=D_WAIT) for b in range(2)]
         m.d.comb += [n_drem.eq(drem), n_dfirst.eq(dfirst)]
         m.d.sync += [drem.eq(n_drem), dfirst.eq(n_dfirst)]
         if dskip or fdw:
@@ -391,12 +394,12 @@ class Sequencer(wiring.Component):
         for b in range(2):
             with m.If(issue & (phase == Phase.DW) & op.emit & (dw_bank == b)):
                 m.d.sync += since[b].eq(0)
-            with m.Elif(since[b] != D_LAT):
+            with m.Elif(since[b] != D_WAIT):
                 m.d.sync += since[b].eq(since[b] + 1)
         d_ready = Signal()
-        m.d.comb += [d_ready.eq(Array(since)[prev_bank] == D_LAT),
+        m.d.comb += [d_ready.eq(Array(since)[prev_bank] == D_WAIT),
                      # (leaving the depthwise: its last op is an emit into that bank)
-                     d_ready_next.eq((Array(since)[s[lg_p]] == D_LAT) & (phase != Phase.DW)
+                     d_ready_next.eq((Array(since)[s[lg_p]] == D_WAIT) & (phase != Phase.DW)
                                      if fdw else 0)]
 
         def start_pass_dw(first_pass):
@@ -421,8 +424,13 @@ class Sequencer(wiring.Component):
             else:
                 m.d.comb += n_k.eq(klo_next_step if next_step else klo)
 
+        # a PW segment may start once the step's masks are a cycle old (rtl/seg_walk.py
+        # START_LAG): not in a step's first cycle
+        settled = Signal()
+        m.d.comb += settled.eq(~fresh)
+
         def enter_one_after_dw():
-            with m.If(d_ready):
+            with m.If(d_ready & settled):
                 m.d.comb += [n_phase.eq(Phase.ONE), n_og.eq(0), n_sub.eq(0)]
                 seg_start(Segment.PW)
             with m.Else():
@@ -483,7 +491,7 @@ class Sequencer(wiring.Component):
             with m.If(is_head):
                 with m.If(~fresh if not dskip else 1):
                     enter_next_step()
-            with m.Elif(d_ready):
+            with m.Elif(d_ready & settled):
                 m.d.comb += [n_phase.eq(Phase.ONE), n_og.eq(0), n_sub.eq(0)]
                 seg_start(Segment.PW)
 

@@ -22,7 +22,8 @@ What decides the numbers, and how each is modelled:
   max(1, ops it visits), a 1x1 segment max(1, set mask bits) (an empty segment still issues
   the op that carries the bias). The walk has two data-dependent waits besides:
   - Phase.IDLE before a frame's 1x1 work: the frame's depthwise results are readable D_LAT
-    cycles after the last depthwise op into their d bank (the `since` counters);
+    cycles after the last depthwise op into their d bank, and the segment walk sees their
+    mask a cycle later (D_WAIT, the `since` counters);
   - the head pass's `hold`: a head frame starts only while fewer than fifo_depth frames are
     started but not yet taken by the classifier, so the classifier's pace (one cycle per
     open gate, rtl/classifier.py) can stall the head. This couples the head pass, the gate
@@ -50,20 +51,30 @@ from sparknet_hw.quant import golden
 from sparknet_hw.quant.export_types import Block, ExportLike, as_export
 from sparknet_hw.rtl.config import HwConfig, Pass, Plan, build_plan, real_macs
 from sparknet_hw.rtl.record import LAYER_FIELDS, N_CLASSES, layer_names, record_fields
-from sparknet_hw.rtl.sequencer import D_LAT, DRAIN_CYCLES
+from sparknet_hw.rtl.classifier import SCAN_LATENCY as PARALLEL_SCAN_LATENCY
+from sparknet_hw.rtl.classifier_serial import SCAN_LATENCY as SERIAL_SCAN_LATENCY
+from sparknet_hw.rtl.seg_walk import START_LAG
+from sparknet_hw.rtl.sequencer import D_WAIT, DRAIN_CYCLES
 
 # A frame's 1x1 work may start this many cycles after the last depthwise op into its d bank:
-# the `since` counter restarts at 0 the cycle after that op, reads D_LAT D_LAT cycles later,
+# the `since` counter restarts at 0 the cycle after that op, reads D_WAIT D_WAIT cycles later,
 # and the sequencer enters Phase.ONE in the cycle after it sees that.
-D_READY = D_LAT + 2
+D_READY = D_WAIT + 2
 # From the head's last op of a frame (sequencer, cycle c) to the gate word's valid pulse: the
 # op register, S1 (t1), S1b, S2, S3 (gate unit input), then the gate unit's register.
 GATE_WORD_DELAY = 6
 # The FIFO shows a written word (r_rdy = level != 0) the cycle after the write.
 FIFO_DELAY = 1
 # From the cycle the classifier sees its last column added (scan condition) to `finish`:
-# 12 logits read one a cycle, compared a cycle later, then `done` is registered.
-SCAN_CYCLES = N_CLASSES + 3
+# 12 logits read one a cycle, compared when they arrive (rtl/argmax.py), then `done` is
+# registered.
+
+
+def scan_cycles(config: HwConfig) -> int:
+    """N_CLASSES reads, the latency from a read to its comparison, and `done`: the parallel
+    classifier compares a logit the cycle after its address, the serial one a cycle later."""
+    serial = config.classifier_adders < N_CLASSES
+    return N_CLASSES + (SERIAL_SCAN_LATENCY if serial else PARALLEL_SCAN_LATENCY) + 2
 # The sequencer's first running cycle (cycle 0 is the `start` pulse; the total cycle counter
 # counts from the cycle after it up to and including `finish`).
 FIRST_CYCLE = 1
@@ -180,11 +191,24 @@ def _block_pass(plan: Plan, p: Pass, act: BlockActivity, start: int,
             cycles[names["dw"]] += n
             now += n
             dw_last[s] = now - 1
+        else:
+            n = 0
         if s == 0:
             continue                   # the 1x1 work lags the depthwise by one frame
         f = s - 1
-        # wait (Phase.IDLE) for the d bank of frame f; step T always passes through Phase.IDLE
-        one = max(now + (1 if s == T else 0), dw_last[_dw_frame(p, plan, f)] + D_READY)
+        # wait (Phase.IDLE) for the d bank of frame f. A PW segment starts in a step's second
+        # cycle at the earliest (START_LAG): after a one-op depthwise, or where the step
+        # begins in Phase.IDLE (step T always; a frame-parallel step inside a tile whose d
+        # is not ready when it begins), the walk spends one more cycle in Phase.IDLE
+        ready = dw_last[_dw_frame(p, plan, f)] + D_READY
+        if s == T:
+            one = max(now + 1 + START_LAG, ready)
+        elif n == 1:
+            one = max(now + START_LAG, ready)
+        elif n == 0 and ready > now:
+            one = max(now + 1 + START_LAG, ready)
+        else:
+            one = max(now, ready)
         cycles[names["pw"]] += one - now
         waits.append(one - now)
         now = one
@@ -235,7 +259,7 @@ def _head_and_classifier(plan: Plan, y_nz: np.ndarray, gate: np.ndarray, start: 
     # scan once no column add is in flight: the last add's cycle and the one after are busy
     last_add = max((r + steps * int(n) for r, n in zip(reads, opened) if n), default=-1)
     scan = max(reads[-1] + 1, last_add + 2)
-    return HeadTiming(now, stall, reads), scan + SCAN_CYCLES
+    return HeadTiming(now, stall, reads), scan + scan_cycles(plan.config)
 
 
 # ------------------------------------------------------------------ the prediction

@@ -4,7 +4,7 @@ import random
 
 from amaranth.sim import Simulator
 
-from sparknet_hw.rtl.seg_walk import Segment, SegmentWalker
+from sparknet_hw.rtl.seg_walk import START_LAG, Segment, SegmentWalker
 
 
 def test_segment_walk_matches_set_bits():
@@ -20,8 +20,16 @@ def test_segment_walk_matches_set_bits():
         for src, mask in cases:
             for s, port in ports.items():          # the other sources must not matter
                 ctx.set(port, mask if s == src else rng.getrandbits(W))
+            # PW and PW_NEXT starts are searched from the masks of the cycle before `go`
+            # (START_LAG), RES and HEAD from the go cycle's
+            lagged = src in (Segment.PW, Segment.PW_NEXT)
+            if lagged:
+                for _ in range(START_LAG):
+                    await ctx.tick()
             ctx.set(dut.go, 1)
             ctx.set(dut.src, src)
+            if lagged:
+                ctx.set(ports[src], rng.getrandbits(W))   # a change in the go cycle is late
             await ctx.tick()
             ctx.set(dut.go, 0)
             width = C if src in (Segment.RES, Segment.HEAD) else W

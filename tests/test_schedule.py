@@ -230,7 +230,7 @@ def test_dense_schedule_closed_form():
         names = [plan.layers[i].name for i in (p.l_dw, p.l_pw)]
         assert dense["layers"][names[0]]["cycles"] == p.gin * taps
         # the pointwise also gets its step-T Phase.IDLE cycle, and waits for d where the
-        # depthwise and the 1x1 work of a step together are shorter than D_LAT
+        # depthwise and the 1x1 work of a step together are shorter than D_WAIT
         assert dense["layers"][names[1]]["cycles"] >= p.n_og * p.c_in * T + 1
         if p.has_res:
             assert dense["layers"][plan.layers[p.l_res].name]["cycles"] == p.n_og * plan.C * T
