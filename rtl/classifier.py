@@ -28,8 +28,24 @@ from amaranth.lib.wiring import In, Out
 from .argmax import argmax_scan
 from .util import lowest_set
 
-# cycles from a scan address to the compared logit: the registered sum + bias
-SCAN_LATENCY = 1
+
+def classifier_ports(gates: int, frames: int, classes: int, logit_bits: int,
+                     busy_max: int) -> dict:
+    """The ports both classifiers have (this one and rtl/classifier_serial.py); the counters
+    are sized for their worst case, every gate of every frame open (`busy_max` cycles)."""
+    return {
+        "gates": In(stream.Signature(unsigned(gates))),
+        "start": In(1),
+        "rd_en": In(1, init=1),         # block RAM reads; low while the accelerator waits
+        "done": Out(1),
+        "cls": Out(range(classes)),
+        "count_addr": In(range(gates)),
+        "count_data": Out(range(frames + 1)),
+        "logit_addr": In(range(classes)),
+        "logit_data": Out(signed(logit_bits)),
+        "frames_skipped": Out(range(frames + 1)),
+        "busy_cycles": Out(range(busy_max + 1)),
+    }
 
 
 class Classifier(wiring.Component):
@@ -39,21 +55,7 @@ class Classifier(wiring.Component):
         self.wbits, self.logit_bits = wbits, logit_bits
         self.columns, self.bias_values = columns, bias
         self.rom_attrs = rom_attrs or {}
-        # counters sized for their worst case (every gate of every frame open)
-        busy_bits = range(gates * frames + 1)
-        super().__init__({
-            "gates": In(stream.Signature(unsigned(gates))),
-            "start": In(1),
-            "rd_en": In(1, init=1),         # block RAM reads; low while the accelerator waits
-            "done": Out(1),
-            "cls": Out(range(classes)),
-            "count_addr": In(range(gates)),
-            "count_data": Out(range(frames + 1)),
-            "logit_addr": In(range(classes)),
-            "logit_data": Out(signed(logit_bits)),
-            "frames_skipped": Out(range(frames + 1)),
-            "busy_cycles": Out(busy_bits),
-        })
+        super().__init__(classifier_ports(gates, frames, classes, logit_bits, gates * frames))
 
     def elaborate(self, platform):
         m = Module()
@@ -127,7 +129,7 @@ class Classifier(wiring.Component):
         sum_arr = Array(sums)
         bias_arr = Array([Const(b, signed(self.logit_bits)) for b in self.bias_values])
         scan_begin = Signal()
-        scanning, j = argmax_scan(m, begin=scan_begin, value=self.logit_data, latency=SCAN_LATENCY,
+        scanning, j = argmax_scan(m, begin=scan_begin, value=self.logit_data,
                                   classes=K, done=self.done, cls=self.cls)
         m.d.comb += scan_begin.eq(active & (frames == T) & ~cur_valid & ~valid_b & ~scanning)
         with m.If(scan_begin):

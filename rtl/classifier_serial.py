@@ -17,7 +17,8 @@ block passes, thousands of cycles later; `ready` waits for the clear all the sam
 As in `Classifier`: all-zero frame words are dropped in the handshake cycle (counted in
 frames_skipped), the last cycle of a frame's walk overlaps the next handshake, the logits are
 read through one port with one cycle of latency (the argmax scan, then the record sender),
-the bias already in the sums (set at the clear). `busy_cycles` counts the cycles with an add (S per open gate bit).
+the bias already in the sums (set at the clear). `busy_cycles` counts the cycles with an add
+(S per open gate bit).
 """
 from __future__ import annotations
 
@@ -28,10 +29,8 @@ from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
 from .argmax import argmax_scan
+from .classifier import classifier_ports
 from .util import lowest_set
-
-# cycles from a scan address to the compared logit: the sums read
-SCAN_LATENCY = 1
 
 
 def column_words(columns: list[int], classes: int, adders: int, wbits: int) -> list[int]:
@@ -63,19 +62,8 @@ class SerialClassifier(wiring.Component):
         self.wbits, self.logit_bits = wbits, logit_bits
         self.columns, self.bias_values = columns, bias
         self.rom_attrs = rom_attrs or {}
-        super().__init__({
-            "gates": In(stream.Signature(unsigned(gates))),
-            "start": In(1),
-            "rd_en": In(1, init=1),
-            "done": Out(1),
-            "cls": Out(range(classes)),
-            "count_addr": In(range(gates)),
-            "count_data": Out(range(frames + 1)),
-            "logit_addr": In(range(classes)),
-            "logit_data": Out(signed(logit_bits)),
-            "frames_skipped": Out(range(frames + 1)),
-            "busy_cycles": Out(range(gates * frames * self.S + 1)),
-        })
+        super().__init__(classifier_ports(gates, frames, classes, logit_bits,
+                                          gates * frames * self.S))
 
     def elaborate(self, platform):
         m = Module()
@@ -166,8 +154,8 @@ class SerialClassifier(wiring.Component):
         # argmax scan once every frame has been walked and the last add written
         # (rtl/argmax.py): a logit is out of the sums memory the cycle after its address
         scan_begin = Signal()
-        scanning, k = argmax_scan(m, begin=scan_begin, value=self.logit_data,
-                                  latency=SCAN_LATENCY, classes=K, done=self.done, cls=self.cls)
+        scanning, k = argmax_scan(m, begin=scan_begin, value=self.logit_data, classes=K,
+                                  done=self.done, cls=self.cls)
         m.d.comb += scan_begin.eq(active & (frames == T) & ~cur_valid & ~valid_b & ~scanning)
         with m.If(scan_begin):
             m.d.sync += active.eq(0)

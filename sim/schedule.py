@@ -51,8 +51,7 @@ from sparknet_hw.quant import golden
 from sparknet_hw.quant.export_types import Block, ExportLike, as_export
 from sparknet_hw.rtl.config import HwConfig, Pass, Plan, build_plan, real_macs
 from sparknet_hw.rtl.record import LAYER_FIELDS, N_CLASSES, layer_names, record_fields
-from sparknet_hw.rtl.classifier import SCAN_LATENCY as PARALLEL_SCAN_LATENCY
-from sparknet_hw.rtl.classifier_serial import SCAN_LATENCY as SERIAL_SCAN_LATENCY
+from sparknet_hw.rtl.argmax import SCAN_LATENCY
 from sparknet_hw.rtl.seg_walk import START_LAG
 from sparknet_hw.rtl.sequencer import D_WAIT, DRAIN_CYCLES
 
@@ -66,15 +65,9 @@ GATE_WORD_DELAY = 6
 # The FIFO shows a written word (r_rdy = level != 0) the cycle after the write.
 FIFO_DELAY = 1
 # From the cycle the classifier sees its last column added (scan condition) to `finish`:
-# 12 logits read one a cycle, compared when they arrive (rtl/argmax.py), then `done` is
+# 12 logits read one a cycle, each compared when it arrives (rtl/argmax.py), then `done` is
 # registered.
-
-
-def scan_cycles(config: HwConfig) -> int:
-    """N_CLASSES reads, the latency from a read to its comparison, and `done`: the parallel
-    classifier compares a logit the cycle after its address, the serial one a cycle later."""
-    serial = config.classifier_adders < N_CLASSES
-    return N_CLASSES + (SERIAL_SCAN_LATENCY if serial else PARALLEL_SCAN_LATENCY) + 2
+SCAN_CYCLES = N_CLASSES + SCAN_LATENCY + 2
 # The sequencer's first running cycle (cycle 0 is the `start` pulse; the total cycle counter
 # counts from the cycle after it up to and including `finish`).
 FIRST_CYCLE = 1
@@ -259,7 +252,7 @@ def _head_and_classifier(plan: Plan, y_nz: np.ndarray, gate: np.ndarray, start: 
     # scan once no column add is in flight: the last add's cycle and the one after are busy
     last_add = max((r + steps * int(n) for r, n in zip(reads, opened) if n), default=-1)
     scan = max(reads[-1] + 1, last_add + 2)
-    return HeadTiming(now, stall, reads), scan + scan_cycles(plan.config)
+    return HeadTiming(now, stall, reads), scan + SCAN_CYCLES
 
 
 # ------------------------------------------------------------------ the prediction
