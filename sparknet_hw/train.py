@@ -42,6 +42,7 @@ class Recipe:
     teacher: str | None = None       # float checkpoint of a wider model to distil from
     distill_weight: float = 0.5      # share of the distillation term in the loss
     distill_temperature: float = 4.0
+    precondition: bool = False       # first layer trained as if the MFCC had unit RMS
 
     @classmethod
     def real_speech(cls, **overrides) -> "Recipe":
@@ -196,6 +197,17 @@ def train(C: int, data_roots, out, recipe: Recipe = Recipe(), progress: bool = T
         f"({time.time() - t0:.1f} s)")
 
     model = SparkNet(C)
+    input_rms = None
+    if recipe.precondition:
+        from .features import mfcc_torch
+        from .precondition import feature_rms, precondition_first_layer
+        sample = torch.linspace(0, len(labels) - 1, min(len(labels), 2048)).long()
+        input_rms = feature_rms(mfcc_torch(train_set.wave_batch(chunk))
+                                for chunk in sample.split(256))
+        precondition_first_layer(model, input_rms)
+        log("preconditioned: MFCC RMS per coefficient " +
+            " ".join(f"{v:.2f}" for v in input_rms.tolist()))
+        input_rms = input_rms.tolist()
     from .distill import Teacher, WeightAverage
     average = WeightAverage(model, recipe.ema) if recipe.ema else None
     teacher = None
@@ -258,7 +270,7 @@ def train(C: int, data_roots, out, recipe: Recipe = Recipe(), progress: bool = T
                             recipe=asdict(recipe), epoch=epoch, sources=sources,
                             validation_speakers=validation_speakers,
                             data=[str(r) for r in train_set.roots], commit=commit,
-                            validation=row,
+                            validation=row, input_rms=input_rms,
                             teacher=None if teacher is None else teacher.provenance)
     bar.close()
     summary = {"C": C, "checkpoint": str(out), "best": best, "epochs": recipe.epochs,

@@ -55,6 +55,9 @@ def register(sub) -> None:
     p.add_argument("--ema", type=float, default=None, metavar="DECAY",
                    help="keep and save an exponential moving average of the weights with this "
                         "decay per batch (e.g. 0.999; overrides the recipe)")
+    p.add_argument("--precondition", action=argparse.BooleanOptionalAction, default=None,
+                   help="train the first layer as if every MFCC coefficient had unit RMS "
+                        "(same network and checkpoint; docs/training.md)")
     p.add_argument("--teacher", type=Path, default=None, metavar="CKPT",
                    help="float checkpoint of a trained SparkNet to distil from (it must have "
                         "been trained with the same data folders, holdout and seed)")
@@ -124,6 +127,7 @@ def run(args) -> int:
                                    ("unknown_weight", args.unknown_weight),
                                    ("unknown_by_word", args.unknown_by_word),
                                    ("p_reversed", args.p_reversed),
+                                   ("precondition", args.precondition),
                                    ("label_smoothing", args.label_smoothing),
                                    ("distill_weight", args.distill_weight),
                                    ("distill_temperature", args.distill_temperature))
