@@ -63,12 +63,13 @@ class SparkNet(nn.Module):
         self.head_bn = nn.BatchNorm1d(N_FEATURES, eps=BN_EPS)
         self.classifier = nn.Linear(N_FEATURES, n_classes)
         self.hard_gate = False
+        self.gate_noise = GATE_NOISE_STD  # std of the training gate's noise (the authors' 0.5)
 
     def gate(self, mu):
         if self.hard_gate:
             return (mu > 0).to(mu.dtype)
         if self.training:
-            return torch.clamp(mu + 0.5 + GATE_NOISE_STD * torch.randn_like(mu), 0.0, 1.0)
+            return torch.clamp(mu + 0.5 + self.gate_noise * torch.randn_like(mu), 0.0, 1.0)
         return torch.clamp(mu + 0.5, 0.0, 1.0)
 
     def forward(self, x):
@@ -79,15 +80,15 @@ class SparkNet(nn.Module):
         return self.classifier(z.mean(dim=2)), mu
 
 
-def sparsity_loss(mu):
+def sparsity_loss(mu, sigma: float = GATE_NOISE_STD):
     """Expected fraction of open gates: mean of Phi((mu + 0.5) / sigma)."""
-    return torch.distributions.Normal(0.0, 1.0).cdf((mu + 0.5) / GATE_NOISE_STD).mean()
+    return torch.distributions.Normal(0.0, 1.0).cdf((mu + 0.5) / sigma).mean()
 
 
 CE_WEIGHT = 100.0  # the authors' weight of the cross-entropy against the sparsity term
 
 
 def sparknet_loss(logits, mu, target, ce_weight: float = CE_WEIGHT, sparse_weight: float = 1.0,
-                  label_smoothing: float = 0.0):
+                  label_smoothing: float = 0.0, gate_noise: float = GATE_NOISE_STD):
     ce = nn.functional.cross_entropy(logits, target, label_smoothing=label_smoothing)
-    return ce_weight * ce + sparse_weight * sparsity_loss(mu), ce
+    return ce_weight * ce + sparse_weight * sparsity_loss(mu, gate_noise), ce

@@ -10,7 +10,7 @@ from .progress import progress_bar
 
 from .checkpoint import save_checkpoint
 from .data.speech_commands import HOLDOUT_PERCENT
-from .model import CE_WEIGHT, SparkNet, check_width, sparknet_loss
+from .model import CE_WEIGHT, GATE_NOISE_STD, SparkNet, check_width, sparknet_loss
 from .schedule import poly_hold_decay
 
 
@@ -43,6 +43,7 @@ class Recipe:
     distill_weight: float = 0.5      # share of the distillation term in the loss
     distill_temperature: float = 4.0
     precondition: bool = False       # first layer trained as if the MFCC had unit RMS
+    gate_noise: float = GATE_NOISE_STD  # std of the training gate's Gaussian noise
 
     @classmethod
     def real_speech(cls, **overrides) -> "Recipe":
@@ -197,6 +198,7 @@ def train(C: int, data_roots, out, recipe: Recipe = Recipe(), progress: bool = T
         f"({time.time() - t0:.1f} s)")
 
     model = SparkNet(C)
+    model.gate_noise = recipe.gate_noise
     input_rms = None
     if recipe.precondition:
         from .features import mfcc_torch
@@ -240,7 +242,8 @@ def train(C: int, data_roots, out, recipe: Recipe = Recipe(), progress: bool = T
             for group in opt.param_groups:
                 group["lr"] = poly_hold_decay(step, total_steps, recipe.lr)
             logits, mu = model(x)
-            loss, ce = sparknet_loss(logits, mu, y, label_smoothing=recipe.label_smoothing)
+            loss, ce = sparknet_loss(logits, mu, y, label_smoothing=recipe.label_smoothing,
+                                     gate_noise=recipe.gate_noise)
             if teacher is not None:
                 loss = loss + CE_WEIGHT * (teacher.loss(logits, x, ce) - ce)
             opt.zero_grad()

@@ -41,6 +41,9 @@ def register(sub) -> None:
     p.add_argument("--label-smoothing", type=float, default=None, metavar="E",
                    help="train on targets smoothed by E (0 <= E < 1; default 0): the true "
                         "class gets 1 - E + E/12, every class E/12; validation is unsmoothed")
+    p.add_argument("--gate-noise", type=float, default=None, metavar="SIGMA",
+                   help="std of the Gaussian noise on the training gate and in the sparsity "
+                        "loss (> 0; default the authors' 0.5); inference uses the hard gate")
     p.add_argument("--p-reversed", type=float, default=None, metavar="P",
                    help="play keyword clips backwards with probability P and train them as "
                         "_unknown_ (not on/no; default 0)")
@@ -129,6 +132,7 @@ def run(args) -> int:
                                    ("p_reversed", args.p_reversed),
                                    ("precondition", args.precondition),
                                    ("label_smoothing", args.label_smoothing),
+                                   ("gate_noise", args.gate_noise),
                                    ("distill_weight", args.distill_weight),
                                    ("distill_temperature", args.distill_temperature))
                  if v is not None}
@@ -144,6 +148,8 @@ def run(args) -> int:
         raise UserError("--unknown-weight is a relative weight: it must be above 0")
     if args.label_smoothing is not None and not 0 <= args.label_smoothing < 1:
         raise UserError("--label-smoothing is a share of the target: 0 <= E < 1")
+    if args.gate_noise is not None and not args.gate_noise > 0:
+        raise UserError("--gate-noise is a standard deviation: it must be above 0")
     if args.p_reversed is not None and not 0 <= args.p_reversed <= 1:
         raise UserError("--p-reversed is a probability: 0 <= p <= 1")
     if args.p_background is not None and not 0 <= args.p_background <= 1:
