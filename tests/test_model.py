@@ -82,3 +82,27 @@ def test_train_rejects_label_smoothing_out_of_range(capsys, tmp_path):
     err = capsys.readouterr().err
     assert code == 2 and "--label-smoothing is a share of the target" in err
     assert not (tmp_path / "x.pt").exists()
+
+
+def test_gate_noise_sets_the_training_gate_and_the_sparsity_loss():
+    from sparknet_hw.model import sparsity_loss
+    mu = torch.zeros(2000, 32, 1)
+    # Phi(0.5 / sigma): the expected open share of a gate at mu = 0
+    assert float(sparsity_loss(mu)) == pytest.approx(0.8413, abs=1e-4)
+    assert float(sparsity_loss(mu, 0.25)) == pytest.approx(0.9772, abs=1e-4)
+    model = SparkNet(4).train()
+    mu = torch.full((4000,), -0.5)      # at -0.5 the clamp cuts the noise in half
+    torch.manual_seed(0)
+    model.gate_noise = 0.25
+    z = model.gate(mu)
+    # E[max(0, N(0, s^2))] = s / sqrt(2 pi)
+    assert float(z.mean()) == pytest.approx(0.25 / (2 * torch.pi) ** 0.5, rel=0.1)
+    model.gate_noise = 0.5
+    assert float(model.gate(mu).mean()) == pytest.approx(0.5 / (2 * torch.pi) ** 0.5, rel=0.1)
+
+
+def test_train_rejects_a_gate_noise_that_is_not_positive(capsys, tmp_path):
+    code = main(["train", "--C", "8", "--data", str(tmp_path), "--gate-noise", "0",
+                 "--out", str(tmp_path / "x.pt")])
+    assert code == 2 and "--gate-noise is a standard deviation" in capsys.readouterr().err
+    assert not (tmp_path / "x.pt").exists()
