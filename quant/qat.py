@@ -85,7 +85,7 @@ def evaluate(model, x, y, batch_size: int = 512) -> dict:
         for i in range(0, len(y), batch_size):
             xb, yb = x[i:i + batch_size], y[i:i + batch_size]
             logits, mu = model(xb)
-            loss, _ = sparknet_loss(logits, mu, yb)
+            loss, _ = sparknet_loss(logits, mu, yb, gate_noise=model.gate_noise)
             loss_sum += float(loss) * len(yb)
             pred = logits.argmax(1)
             preds.append(pred)
@@ -173,7 +173,9 @@ def quantize(float_source, train_data, val_data, weight_bits: int = 8, act_bits:
     shift = choose_input_shift(x)
     model = QuantSparkNet.from_float(fmodel, weight_bits, act_bits, calib_steps=recipe.calib_steps,
                                      input_bits=input_bits, input_shift=shift)
-    log(f"per-feature input gain (log2): {shift.tolist()}")
+    model.gate_noise = fmodel.gate_noise
+    log(f"per-feature input gain (log2): {shift.tolist()}; training gate noise "
+        f"{model.gate_noise:g} (the float model's)")
     calib = [x[torch.randperm(len(y), generator=gen)[:recipe.batch_size]]
              for _ in range(min(recipe.calib_steps, max(1, math.ceil(len(y) / recipe.batch_size))))]
     model.calibrate(calib)
@@ -218,7 +220,7 @@ def quantize(float_source, train_data, val_data, weight_bits: int = 8, act_bits:
             for group in opt.param_groups:
                 group["lr"] = lr
             logits, mu = model(xb)
-            loss, ce = sparknet_loss(logits, mu, yb)
+            loss, ce = sparknet_loss(logits, mu, yb, gate_noise=model.gate_noise)
             opt.zero_grad()
             loss.backward()
             opt.step()

@@ -33,7 +33,8 @@ from brevitas.quant.fixed_point import Int8WeightPerChannelFixedPoint
 from brevitas.quant_tensor import IntQuantTensor, QuantTensor
 
 from sparknet_hw.errors import UserError
-from sparknet_hw.model import BLOCKS, N_CLASSES, N_FEATURES, N_FRAMES, SparkNet, check_width
+from sparknet_hw.model import (BLOCKS, GATE_NOISE_STD, N_CLASSES, N_FEATURES, N_FRAMES, SparkNet,
+                               check_width)
 
 BIT_WIDTHS = range(4, 9)          # supported weight and activation widths
 GATE_MODES = ("noisy", "soft", "ste", "hard")
@@ -157,8 +158,8 @@ class _HardGateSTE(torch.autograd.Function):
 class QuantSparkNet(nn.Module):
     """Fixed-point SparkNet. forward(x) -> (logits as float, mu = tanh(h)), like SparkNet.
 
-    gate_mode: "noisy" (float recipe: clamp(mu + 0.5 + N(0, 0.5^2)) in training, soft in
-    eval), "soft" (clamp(mu + 0.5)), "ste" (hard forward, soft backward) or "hard". In eval
+    gate_mode: "noisy" (float recipe: clamp(mu + 0.5 + N(0, gate_noise^2)) in training, soft
+    in eval; gate_noise is the float model's, the authors' 0.5 by default), "soft" (clamp(mu + 0.5)), "ste" (hard forward, soft backward) or "hard". In eval
     mode the gate is always hard (the integer model), unless `eval_gate` says otherwise.
     """
 
@@ -189,6 +190,7 @@ class QuantSparkNet(nn.Module):
                                       weight_bit_width=weight_bits, bias_quant=Int32Bias,
                                       return_quant_tensor=True)
         self.gate_mode = "noisy"
+        self.gate_noise = GATE_NOISE_STD
         self.eval_gate = "hard"
 
     def config(self) -> dict:
@@ -252,7 +254,7 @@ class QuantSparkNet(nn.Module):
             return _HardGateSTE.apply(h)
         mu = torch.tanh(h)
         if mode == "noisy" and self.training:
-            mu = mu + 0.5 * torch.randn_like(mu)
+            mu = mu + self.gate_noise * torch.randn_like(mu)
         return torch.clamp(mu + 0.5, 0.0, 1.0)
 
     def forward_quant(self, x, trace=None):

@@ -298,4 +298,7 @@ def load_float_model(payload: dict, path="checkpoint") -> SparkNet:
         first = str(exc).splitlines()[0][:100]
         raise CheckpointError(f"{path}: weights do not fit SparkNet C={payload['C']} ({first}); "
                               f"re-create the checkpoint with 'train'") from None
+    # the training gate's noise travels with the weights, so QAT fine-tunes with the same
+    recipe = (payload.get("meta") or {}).get("recipe") or {}
+    model.gate_noise = float(recipe.get("gate_noise", GATE_NOISE_STD))
     return model.eval()

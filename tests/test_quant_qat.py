@@ -137,6 +137,33 @@ def test_quantize_command(tmp_path, monkeypatch, capsys):
     assert "golden == Brevitas" in capsys.readouterr().out
 
 
+def test_qat_trains_with_the_float_models_gate_noise(tmp_path, monkeypatch):
+    """A float model trained with --gate-noise is fine-tuned with that noise, not the
+    authors' 0.5: the noisy gate's spread is the one the weights were trained for."""
+    from sparknet_hw.checkpoint import save_checkpoint
+    fl = save_checkpoint(tmp_path / "f.pt", "float", 4, random_float_sparknet(4).state_dict(),
+                         recipe={"gate_noise": 0.2})
+    seen = []
+    gate = QuantSparkNet._gate
+
+    def spy_gate(self, h):
+        if self.training and self.gate_mode == "noisy":
+            seen.append(self.gate_noise)
+        return gate(self, h)
+
+    monkeypatch.setattr(QuantSparkNet, "_gate", spy_gate)
+    quantize(fl, _tiny_data(64, 1), _tiny_data(32, 2), 8, 8, epochs=2,
+             recipe=QATRecipe(batch_size=32, calib_steps=1), progress=False,
+             log=lambda *a: None)
+    assert seen and set(seen) == {0.2}
+    plain = save_checkpoint(tmp_path / "p.pt", "float", 4, random_float_sparknet(4).state_dict())
+    seen.clear()
+    quantize(plain, _tiny_data(64, 1), _tiny_data(32, 2), 8, 8, epochs=2,
+             recipe=QATRecipe(batch_size=32, calib_steps=1), progress=False,
+             log=lambda *a: None)
+    assert seen and set(seen) == {0.5}
+
+
 def test_qonnx_export_runs_in_qonnx_to_the_same_logits(tmp_path):
     pytest.importorskip("onnxoptimizer")
     pytest.importorskip("qonnx")
