@@ -159,8 +159,9 @@ class QuantSparkNet(nn.Module):
     """Fixed-point SparkNet. forward(x) -> (logits as float, mu = tanh(h)), like SparkNet.
 
     gate_mode: "noisy" (float recipe: clamp(mu + 0.5 + N(0, gate_noise^2)) in training, soft
-    in eval; gate_noise is the float model's, the authors' 0.5 by default), "soft" (clamp(mu + 0.5)), "ste" (hard forward, soft backward) or "hard". In eval
-    mode the gate is always hard (the integer model), unless `eval_gate` says otherwise.
+    in eval; gate_noise is the float model's, the authors' 0.5 by default), "soft"
+    (clamp(mu + 0.5)), "ste" (hard forward, soft backward) or "hard". In eval mode the gate
+    is always hard (the integer model), unless `eval_gate` says otherwise.
     """
 
     def __init__(self, C: int = 8, weight_bits: int = 8, act_bits: int = 8,
