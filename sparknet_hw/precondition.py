@@ -1,16 +1,16 @@
 """Train the first depthwise layer as if every MFCC coefficient had unit RMS.
 
-The 32 coefficients differ about 50x in RMS (c0 about 51, c31 about 0.36 on the shipped training data).
-Plain SGD then moves the first layer's kernel of each coefficient at a rate proportional to
-that coefficient's squared RMS: c0's kernel learns thousands of times faster than c31's, and
-the high coefficients stay near their random start. Standardising the input would fix this
-but changes the network (a scale in front of the first layer, and a mean the zero padding
-does not see). Instead the first depthwise weights are reparametrised, w = v / rms, with v
-trained: that is the same function, and for SGD with momentum and weight decay it is the
-same as starting w at v0 / rms and scaling w's gradient by 1 / rms^2 per coefficient.
-The checkpoint holds w, so nothing downstream (QAT, export, RTL) changes. Measured at C = 8
-on two seeds it bought nothing (docs/training.md): the uneven rates were not what held the
-model back.
+The 32 coefficients differ about 50x in RMS (c0 about 51, c31 about 0.36 on the shipped
+training data). Plain SGD then moves the first layer's kernel of each coefficient at a rate
+proportional to that coefficient's squared RMS: c0's kernel learns thousands of times faster
+than c31's, and the high coefficients stay near their random start. Standardising the input
+would fix this but changes the network (a scale in front of the first layer, and a mean the
+zero padding does not see). Instead the first depthwise weights are reparametrised, w = v /
+rms, with v trained: that is the same function, and for SGD with momentum and weight decay
+it is the same as starting w at v0 / rms and scaling w's gradient by 1 / rms^2 per
+coefficient. The checkpoint holds w, so nothing downstream (QAT, export, RTL) changes.
+Measured at C = 8 on two seeds it bought nothing (docs/training.md): the uneven rates were
+not what held the model back.
 """
 from __future__ import annotations
 

@@ -243,7 +243,7 @@ def train(C: int, data_roots, out, recipe: Recipe = Recipe(), progress: bool = T
                 group["lr"] = poly_hold_decay(step, total_steps, recipe.lr)
             logits, mu = model(x)
             loss, ce = sparknet_loss(logits, mu, y, label_smoothing=recipe.label_smoothing,
-                                     gate_noise=recipe.gate_noise)
+                                     gate_noise=model.gate_noise)
             if teacher is not None:
                 loss = loss + CE_WEIGHT * (teacher.loss(logits, x, ce) - ce)
             opt.zero_grad()
