@@ -89,6 +89,16 @@ def gated_export(C: int, mode: str, weight_bits: int = 8, act_bits: int = 8, see
     return annotate_acc_bits(model)
 
 
+def quiet_export(C: int, weight_bits: int = 8, act_bits: int = 8, seed: int = 0) -> dict:
+    """A balanced export whose block 1 has no 1x1 bias, so frames of zero input reach block 2
+    as zero frames (with the "burst" clips: a long all-zero tail)."""
+    model = balanced_export(C, weight_bits, act_bits, seed)
+    first = model["blocks"][0]
+    first["pw"]["bias"] = [0] * first["c_out"]
+    model["source"] = {"kind": "quiet-block1", "seed": seed}
+    return annotate_acc_bits(model)
+
+
 def stress_export(C: int, seed: int, frames: int = 32, weight_bits: int = 8,
                   act_bits: int = 8) -> dict:
     """A random export at the corners the trained ones rarely reach: shifts from negative (a
@@ -128,6 +138,9 @@ def stress_export(C: int, seed: int, frames: int = 32, weight_bits: int = 8,
     return annotate_acc_bits(model)
 
 
+BURST_FRAMES = 4
+
+
 def random_clips(model: ExportLike, n: int, rng, kind: str = "uniform") -> np.ndarray:
     export = as_export(model)
     F, T = export.features, export.frames
@@ -142,6 +155,10 @@ def random_clips(model: ExportLike, n: int, rng, kind: str = "uniform") -> np.nd
         return np.full((n, F, T), lo, dtype=np.int64)
     if kind == "extremes":
         return np.where(rng.random((n, F, T)) < 0.5, lo, hi).astype(np.int64)
+    if kind == "burst":          # uniform in the first BURST_FRAMES frames, zero after
+        x = rng.integers(lo, hi + 1, size=(n, F, T))
+        x[:, :, BURST_FRAMES:] = 0
+        return x
     if kind == "sparse":
         x = rng.integers(lo, hi + 1, size=(n, F, T))
         return np.where(rng.random((n, F, T)) < 0.7, 0, x)
