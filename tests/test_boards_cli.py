@@ -175,3 +175,21 @@ def test_bench_row_cache_is_only_reused_for_the_same_design_code(tmp_path, monke
     assert changed["design_code"] == "another design"
     assert bench.cached_row(tmp_path / "b" / "row.json", changed) is None
     assert bench.cached_row(tmp_path / "b" / "row.json", key | {"pes": key["pes"] + 1}) is None
+
+
+def test_activation_ram_follows_the_exports_lane_width(tmp_path):
+    """`prepare` assumes 8-bit lanes: 8 PEs need 8 SPRAMs for X and B, so block RAM. A
+    4-bit export's lanes are half as wide, and the export stage moves them into SPRAM."""
+    from sparknet_hw.pipeline import BuildOptions, prepare
+    from sparknet_hw.pipeline.build import _fresh_out_dir, stage_export
+    from sparknet_hw.quant.random_export import random_export
+    rams = {}
+    for bits in (4, 8):
+        path = tmp_path / f"w{bits}a{bits}.json"
+        path.write_text(json.dumps(random_export(8, bits, bits, seed=1)))
+        plan = prepare(BuildOptions(C=8, export=str(path), pes=8, out=tmp_path / f"o{bits}"))
+        assert plan.hw.activation_ram == "block"
+        _fresh_out_dir(plan.out)
+        stage_export(plan)
+        rams[bits] = plan.hw.activation_ram
+    assert rams == {4: "spram", 8: "block"}

@@ -59,7 +59,8 @@ def default_hw(family: str, C: int) -> dict:
 
 def activation_ram(spec, pes: int, lane_bits: int = 8) -> str:
     """"spram" where the device's single-port RAMs hold both activation buffers (X and B,
-    each P lanes wide: one SB_SPRAM256KA per 16 bits), else "block"."""
+    each P lanes of `lane_bits`: one SB_SPRAM256KA per 16 bits), else "block". `prepare`
+    assumes 8-bit lanes; `stage_export` corrects it from the export."""
     from ..rtl.spram import sprams_for
 
     device = spec.device
@@ -164,9 +165,23 @@ def stage_export(plan: Plan) -> ExportOut:
     model = as_export(model, origin)
     if model.C != opts.C:
         raise BuildError(f"the export is for C={model.C} but --C {opts.C} was asked for")
+    _fit_activation_ram(plan, model)
     from ..quant.export import write_export
     path = write_export(model, plan.out)
     return ExportOut(model, path, origin)
+
+
+def _fit_activation_ram(plan: Plan, model: Export) -> None:
+    """`prepare` chose X and B's RAM for 8-bit lanes; the export's activations set the real
+    lane width (wider lanes need more SPRAMs per buffer, narrower ones fewer)."""
+    from dataclasses import replace
+
+    from ..rtl import build_plan
+
+    lane_bits = build_plan(model, plan.hw).lane_bits
+    ram = activation_ram(plan.spec, plan.hw.pes, lane_bits)
+    if ram != plan.hw.activation_ram:
+        plan.hw = replace(plan.hw, activation_ram=ram)
 
 
 def stage_rtl(plan: Plan, exp: ExportOut, check: bool = True) -> RtlOut:
