@@ -104,3 +104,33 @@ def test_cli_end_to_end_json(export_file):
         assert key in rep
     assert rep["mismatches"] == 0 and rep["inferences"] == 1 and rep["pes"] == 8
     assert "seed 4" in r.stderr
+
+
+def test_memory_flags_reach_the_design(export_file, capsys, monkeypatch):
+    """--activation-ram and --classifier-adders build the iCEBreaker's memories; the report's
+    first line names them."""
+    import sparknet_hw.sim.runner as runner
+    from sparknet_hw.commands.sim import format_report
+    seen = {}
+
+    def fake_run_sim(model, x, simulator, config, seed, waves):
+        seen["config"] = config
+        raise SimError("stopped before the simulator")
+
+    monkeypatch.setattr(runner, "run_sim", fake_run_sim)
+    path, _ = export_file
+    code, _, err = run_cli(["--export", str(path), "--activation-ram", "spram",
+                            "--classifier-adders", "2", "--seed", "1"], capsys)
+    assert code == 2 and "stopped before the simulator" in err
+    assert (seen["config"].activation_ram, seen["config"].classifier_adders) == ("spram", 2)
+    with pytest.raises(SystemExit) as exc:             # argparse: usage and the choices
+        run_cli(["--export", str(path), "--classifier-adders", "5"], capsys)
+    assert exc.value.code == 2 and "--classifier-adders" in capsys.readouterr().err
+    report = {"C": 8, "weight_bits": 8, "act_bits": 8, "pes": 4, "skip_mode": "1x1",
+              "depthwise": "frames", "simulator": "verilator", "inferences": 1, "seed": 1,
+              "activation_ram": "spram", "classifier_adders": 2, "layers": {},
+              "macs_dense": 0, "macs_real": 0, "macs_issued": 0, "macs_gated": 0, "cycles": 0,
+              "cycles_per_inference": 0, "frames_skipped": 0, "utilization": 0,
+              "mismatches": 0}
+    first = format_report(report).splitlines()[0]
+    assert "X and B in spram, 2-adder classifier" in first

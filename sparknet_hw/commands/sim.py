@@ -41,6 +41,14 @@ def register(sub) -> None:
     p.add_argument("--rom-style", choices=["auto", "block"], default="auto",
                    help="synthesis attribute of the read-only tables (no effect in simulation)")
     p.add_argument("--pes", type=int, default=8, help="PE lanes (rows*cols, power of 2, <= 16)")
+    p.add_argument("--activation-ram", choices=["block", "spram"], default="block",
+                   help="X and B in block RAM (default) or in single-port RAMs as on the "
+                        "iCEBreaker (rtl/spram.py: the sequencer drains between passes, and "
+                        "every record checks that no read met a write)")
+    p.add_argument("--classifier-adders", type=int, default=12, choices=[1, 2, 3, 4, 6, 12],
+                   metavar="N", help="classes the classifier adds per cycle: 12 (default) or "
+                                     "1, 2, 3, 4, 6 (12 / N cycles per open gate; the "
+                                     "iCEBreaker builds use 2)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--seed", type=int, default=None, help="random seed for stimuli, gaps and "
                    "backpressure (default: SPARKNET_SIM_SEED or random; always printed)")
@@ -87,6 +95,7 @@ def format_report(r: dict) -> str:
     lines = [f"SparkNet accelerator, C={r['C']} w{r['weight_bits']}a{r['act_bits']}, "
              f"{r['pes']} PEs, zero skipping {r['skip_mode']}, "
              f"{r['depthwise'][:-1]}-parallel depthwise, "
+             f"{_memories(r)}"
              f"{r['simulator']}, {r['inferences']} inference(s), seed {r['seed']}"]
     lines.append(f"{'layer':<14}{'dense MACs':>12}{'real':>12}{'issued':>12}{'gated':>12}"
                  f"{'cycles':>10}{'zero in':>9}")
@@ -124,6 +133,16 @@ def format_report(r: dict) -> str:
     return "\n".join(lines)
 
 
+def _memories(r: dict) -> str:
+    """The non-default memory choices, for the report's first line."""
+    parts = []
+    if r.get("activation_ram", "block") != "block":
+        parts.append(f"X and B in {r['activation_ram']}")
+    if r.get("classifier_adders", 12) != 12:
+        parts.append(f"{r['classifier_adders']}-adder classifier")
+    return "".join(f"{p}, " for p in parts)
+
+
 def run(args) -> int:
     from ..rtl import HwConfig
     from ..sim.runner import SEED_ENV, run_sim
@@ -139,7 +158,9 @@ def run(args) -> int:
     if args.pes < 1:
         raise UserError("--pes must be positive")
     config = HwConfig(rows=1, cols=args.pes, rom_style=args.rom_style,
-                      dw_frames=args.depthwise == "frames").with_skip(args.skip)
+                      dw_frames=args.depthwise == "frames",
+                      activation_ram=args.activation_ram,
+                      classifier_adders=args.classifier_adders).with_skip(args.skip)
     report = run_sim(model, x, args.simulator, config, seed=seed, waves=args.waves)
     if args.json:
         print(json.dumps(report, indent=2))
