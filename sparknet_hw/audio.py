@@ -100,12 +100,20 @@ def fit_clip(audio: np.ndarray) -> np.ndarray:
     return out
 
 
+# A clip whose peak stays below 8 LSB of 16-bit audio (-72 dBFS) is digital silence: peak
+# normalisation would blow its dither or hum up to a full-scale signal, which a model may
+# take for a word (a 3-LSB 50 Hz hum was "on" for the C = 32 int8 model). The quietest
+# real clip in the Speech Commands test speakers we have is a 7-LSB `_silence_` clip; their
+# quietest word peaks at more than 48.
+SILENCE_FLOOR = 8 / 32768
+
+
 def peak_normalise(audio: np.ndarray) -> np.ndarray:
-    """Divide by the largest magnitude; an all-zero clip stays all zero."""
+    """Divide by the largest magnitude; a clip below SILENCE_FLOOR becomes all zero."""
     peak = float(np.max(np.abs(audio))) if audio.size else 0.0
-    if peak > 0.0:
-        audio = audio / peak
-    return audio.astype(np.float32, copy=False)
+    if peak < SILENCE_FLOOR:
+        return np.zeros(audio.shape, dtype=np.float32)
+    return (audio / peak).astype(np.float32, copy=False)
 
 
 def load_wav(path) -> np.ndarray:

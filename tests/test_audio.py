@@ -30,6 +30,20 @@ def test_short_clip_is_padded_and_peak_normalised(tmp_path):
     np.testing.assert_allclose(y[:12000], x / np.max(np.abs(x)), atol=1e-3)
 
 
+def test_clips_below_the_silence_floor_become_zero(tmp_path):
+    """7 LSB of 16-bit audio is silence; 8 LSB is normalised like any clip."""
+    from sparknet_hw.audio import peak_normalise
+    for peak, zeroed in ((7, True), (8, False)):
+        x = np.zeros(16000, np.int16)
+        x[::50] = peak
+        x[25::50] = -peak
+        y = load_wav(write(tmp_path / f"p{peak}.wav", x))
+        assert np.all(y == 0) == zeroed, peak
+        if not zeroed:
+            assert np.max(np.abs(y)) == pytest.approx(1.0)
+    assert peak_normalise(np.zeros(0, np.float32)).shape == (0,)
+
+
 def test_long_clip_keeps_the_middle_second(tmp_path):
     x = np.zeros(20000, np.float32)
     x[2000:18000] = tone(16000)

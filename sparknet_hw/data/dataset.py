@@ -40,7 +40,7 @@ from ..features import (HOP_LENGTH, LOG_GUARD, N_FFT, N_FRAMES, N_MELS, N_MFCC, 
 from .labels import LABELS
 from .speech_commands import HOLDOUT_PERCENT, NOISE_REGIONS, Example, list_split, scan
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2                 # 2: clips below audio.SILENCE_FLOOR are zeroed
 SHIFT_MS = 100
 P_SHIFT = 0.8
 NOISE_DB = (-90.0, -46.0)
