@@ -60,13 +60,13 @@ def _shipped(C: int) -> str:
     return int8_export(C).read_text()
 
 
-def export(C: int, frames: int | None = None, gates: str | None = None) -> dict:
-    """The shipped export (or one with every gate open/closed, or block 1 without bias:
-    gates="quiet"), optionally cut to fewer frames."""
-    if gates == "quiet":
+def export(C: int, frames: int | None = None, synthetic: str | None = None) -> dict:
+    """The shipped export, or a synthetic one: every gate "open" or "closed", or "quiet"
+    (block 1 without bias); optionally cut to fewer frames."""
+    if synthetic == "quiet":
         model = quiet_export(C, seed=2)
-    elif gates:
-        model = gated_export(C, gates, seed=2)
+    elif synthetic:
+        model = gated_export(C, synthetic, seed=2)
     else:
         model = json.loads(_shipped(C))
     return dict(model, frames=frames) if frames else model
@@ -89,11 +89,11 @@ class Case:
     frames: int | None
     config: HwConfig
     clips: tuple[str, ...]          # "real" or a random_clips kind
-    gates: str | None = None
+    synthetic: str | None = None    # instead of the shipped export (see export())
     seed: int = 1
 
     def model(self) -> dict:
-        return export(self.C, self.frames, self.gates)
+        return export(self.C, self.frames, self.synthetic)
 
     def inputs(self, model: dict) -> np.ndarray:
         return np.stack([clip(model, kind, self.seed + i, index=i)
