@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -40,6 +40,7 @@ class QATRecipe:
     balance: bool = False          # every class drawn equally often (as the float recipe did)
     unknown_weight: float = 1.0    # ... `_unknown_` this many times as often (as the float recipe)
     unknown_by_word: bool = False  # ... each of its words equally often (as the float recipe)
+    source_weight: dict = field(default_factory=dict)  # ... folders weighed (as the float recipe)
     seed: int = 1948
 
     def ste_start(self) -> int:
@@ -124,9 +125,10 @@ def _train_batches(train_data, x, y, recipe: QATRecipe, gen):
     if recipe.balance:
         from sparknet_hw.data.mixture import class_balanced_order
         within = None
-        if recipe.unknown_by_word and hasattr(train_data, "examples"):
-            from sparknet_hw.data.mixture import unknown_word_factors
-            within = unknown_word_factors(train_data)
+        if hasattr(train_data, "examples"):
+            from sparknet_hw.data.mixture import within_class_factors
+            within = within_class_factors(train_data, recipe.unknown_by_word,
+                                          recipe.source_weight)
         order = class_balanced_order(y, gen, recipe.unknown_weight, within)
     else:
         order = torch.randperm(len(y), generator=gen)

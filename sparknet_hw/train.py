@@ -34,6 +34,7 @@ class Recipe:
     balance: bool = False            # draw every class equally often
     unknown_weight: float = 1.0      # ... and `_unknown_` this many times as often
     unknown_by_word: bool = False    # ... each of its words equally often, per folder
+    source_weight: dict = field(default_factory=dict)  # {folder base name: W}, within a class
     p_zero_silence: float = 0.1      # `_silence_` clips replaced by digital silence
     p_reversed: float = 0.0          # keyword clips played backwards, labelled `_unknown_`
     label_smoothing: float = 0.0     # training targets smoothed (validation is not)
@@ -163,7 +164,7 @@ def train(C: int, data_roots, out, recipe: Recipe = Recipe(), progress: bool = T
     best validation loss (on the real-speech folders when there are any) at `out`.
     Returns the training summary."""
     from .data.mixture import (DataMix, class_balanced_order, per_source_accuracy,
-                               unknown_word_factors)
+                               within_class_factors)
 
     check_width(C)
     commit = git_revision()          # the code as the run starts, not as it ends
@@ -179,7 +180,8 @@ def train(C: int, data_roots, out, recipe: Recipe = Recipe(), progress: bool = T
     val_x, val_y = val_set.features, val_set.labels
     real_mask = val_set.real if bool(val_set.real.any()) else None
     bank = train_set.noise_bank if recipe.background_probability(C) > 0 else None
-    within_class = unknown_word_factors(train_set) if recipe.unknown_by_word else None
+    within_class = within_class_factors(train_set, recipe.unknown_by_word,
+                                        recipe.source_weight)
     for row_t, row_v in zip(train_set.describe(), val_set.describe()):
         split = ("split lists" if row_t["mode"] == "lists"
                  else f"{row_t['holdout_percent']:g} % of speakers held out")

@@ -599,6 +599,44 @@ def test_class_balanced_order_by_word_keeps_the_class_share():
     assert plain_words.count("bed") > 10 * plain_words.count("bird")
 
 
+def test_source_weight_moves_draws_between_folders_not_classes():
+    from sparknet_hw.data.mixture import source_factors
+    mix = _unknown_mix({0: {"bed": 300}, 1: {"bird": 100}})
+    mix.names = ["corpus", "gsc-dev"]
+    f = source_factors(mix, {"gsc-dev": 3.0})
+    for label in mix.labels.unique().tolist():
+        members = mix.labels == label
+        # every class keeps its clip count as its mass ...
+        assert float(f[members].sum()) == pytest.approx(int(members.sum()))
+        # ... and a gsc-dev clip weighs three times a corpus clip of the same class
+        dev, corpus = f[members & (mix.source == 1)], f[members & (mix.source == 0)]
+        assert torch.allclose(dev, 3 * corpus[0].expand_as(dev))
+    order = class_balanced_order(mix.labels, torch.Generator().manual_seed(5), within_class=f)
+    unknown = mix.labels[order] == LABELS.index("_unknown_")
+    from_dev = float((mix.source[order][unknown] == 1).double().mean())
+    assert abs(from_dev - 0.5) < 0.05, from_dev     # 100 x 3 against 300 x 1
+    assert abs(float(unknown.double().mean()) - 0.5) < 0.05
+
+
+def test_train_source_weight_is_recorded_and_checked(tmp_path, capsys):
+    from sparknet_hw.checkpoint import load_checkpoint
+    from sparknet_hw.cli import main
+    from test_data import make_speech_commands
+    sc = make_speech_commands(tmp_path / "sc")
+    common = ["train", "--C", "4", "--data", str(sc), "--epochs", "1", "--batch-size", "16",
+              "--recipe", "real-speech"]
+    assert main(common + ["--source-weight", "elsewhere=2",
+                          "--out", str(tmp_path / "bad.pt")]) != 0
+    assert "elsewhere" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(common + ["--source-weight", f"{sc.name}=0", "--out", str(tmp_path / "bad.pt")])
+    assert not (tmp_path / "bad.pt").exists()
+    out = tmp_path / "sw.pt"
+    assert main(common + ["--source-weight", f"{sc.name}=2", "--out", str(out)]) == 0
+    assert load_checkpoint(out, kind="float", C=4)["meta"]["recipe"]["source_weight"] == {
+        sc.name: 2.0}
+
+
 def test_qat_batches_follow_the_float_recipes_word_balancing():
     """QAT draws its batches as the float recipe recorded (quantize passes unknown_by_word
     on): with it, the rare words get their share; without it, bed takes most draws."""

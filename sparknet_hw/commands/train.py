@@ -35,6 +35,11 @@ def register(sub) -> None:
     p.add_argument("--unknown-weight", type=float, default=None, metavar="W",
                    help="with balancing, draw _unknown_ W times as often as each other class "
                         "(default 1)")
+    p.add_argument("--source-weight", type=parse_source_weight, action="append", default=[],
+                   metavar="FOLDER=W",
+                   help="with balancing, draw the clips of the folder of that base name W times "
+                        "as often as the other folders' clips of the same class (each class "
+                        "keeps its share); repeatable")
     p.add_argument("--unknown-by-word", action=argparse.BooleanOptionalAction, default=None,
                    help="with balancing, draw each word of _unknown_ equally often within its "
                         "folder (default: clip by clip)")
@@ -96,6 +101,19 @@ def parse_holdout(text: str) -> tuple[str | None, float]:
     return (name or None), percent
 
 
+def parse_source_weight(text: str) -> tuple[str, float]:
+    """'gsc-dev=2' -> ('gsc-dev', 2.0)."""
+    name, _, value = text.rpartition("=")
+    try:
+        weight = float(value)
+    except ValueError:
+        weight = float("nan")
+    if not name or not weight > 0:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: expected FOLDER=W, a folder's base name and a weight above 0")
+    return Path(name).name, weight
+
+
 def holdout_settings(entries) -> tuple[float, dict[str, float]]:
     """The default percentage and the per-folder ones from the --holdout entries."""
     default = HOLDOUT_PERCENT
@@ -124,6 +142,11 @@ def run(args) -> int:
     if unknown:
         raise UserError(f"--holdout names {', '.join(unknown)}, which is not the base name of "
                         f"any --data folder")
+    source_weight = dict(args.source_weight)
+    unknown = sorted(set(source_weight) - {Path(d).resolve().name for d in args.data})
+    if unknown:
+        raise UserError(f"--source-weight names {', '.join(unknown)}, which is not the base "
+                        f"name of any --data folder")
     from ..train import PRESETS
     overrides = {k: v for k, v in (("balance", args.balance), ("spec_augment", args.spec_augment),
                                    ("p_background", args.p_background), ("ema", args.ema),
@@ -136,6 +159,8 @@ def run(args) -> int:
                                    ("distill_weight", args.distill_weight),
                                    ("distill_temperature", args.distill_temperature))
                  if v is not None}
+    if source_weight:
+        overrides["source_weight"] = source_weight
     if args.teacher is not None:
         overrides["teacher"] = str(args.teacher)
     elif args.distill_weight is not None or args.distill_temperature is not None:
@@ -158,9 +183,10 @@ def run(args) -> int:
                                   seed=args.seed, holdout=holdout,
                                   folder_holdout=folder_holdout,
                                   speaker_fraction=args.speaker_fraction, **overrides)
-    if (recipe.unknown_weight != 1.0 or recipe.unknown_by_word) and not recipe.balance:
-        raise UserError("--unknown-weight and --unknown-by-word weigh the class-balanced draw: "
-                        "use them with --recipe real-speech or --balance")
+    if (recipe.unknown_weight != 1.0 or recipe.unknown_by_word or recipe.source_weight) \
+            and not recipe.balance:
+        raise UserError("--unknown-weight, --unknown-by-word and --source-weight weigh the "
+                        "class-balanced draw: use them with --recipe real-speech or --balance")
     summary = train(args.C, args.data, out, recipe,
                     log=(lambda *a, **k: None) if args.json else print)
     if args.json:

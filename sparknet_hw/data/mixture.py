@@ -155,6 +155,30 @@ def unknown_word_factors(mix: "DataMix") -> torch.Tensor:
     return factors
 
 
+def source_factors(mix: "DataMix", weights: dict[str, float]) -> torch.Tensor:
+    """Per clip, the factor that draws the clips of each folder named in `weights` (by
+    base name) that many times as often as those of the other folders within the same
+    class, every class keeping its share: the folder moves draws, not classes."""
+    per_source = torch.tensor([float(weights.get(name, 1.0)) for name in mix.names],
+                              dtype=torch.float64)
+    factors = per_source[mix.source.long()]
+    for label in mix.labels.unique().tolist():
+        members = mix.labels == label
+        factors[members] *= int(members.sum()) / float(factors[members].sum())
+    return factors
+
+
+def within_class_factors(mix: "DataMix", unknown_by_word: bool = False,
+                         source_weight: dict[str, float] | None = None):
+    """The `within_class` factors of a recipe's class-balanced draw, or None when the draw
+    is clip by clip within each class."""
+    factors = unknown_word_factors(mix) if unknown_by_word else None
+    if source_weight:
+        by_source = source_factors(mix, source_weight)
+        factors = by_source if factors is None else factors * by_source
+    return factors
+
+
 def per_source_accuracy(mix: DataMix, predictions) -> dict[str, dict]:
     """{source: {"accuracy", "samples", "per_class": {label: accuracy or None}}}."""
     pred = np.asarray(predictions)
