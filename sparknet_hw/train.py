@@ -141,8 +141,13 @@ def _selection_loss(model, val: dict, x, y, real) -> float:
     return evaluate_features(model, x[real], y[real])["loss"]
 
 
+SHIPPED_DIR = "sparknet_hw/checkpoints"
+
+
 def git_revision() -> str | None:
-    """The commit this code is at (with '+dirty' for uncommitted changes), if in a git tree."""
+    """The commit this code is at (with '+dirty' for uncommitted changes), if in a git tree.
+    The shipped checkpoints' folder is left out: it holds the outputs of training (a
+    parallel `make_shipped.sh` writes one width's checkpoint while another starts)."""
     import subprocess
     from pathlib import Path
     here = Path(__file__).resolve().parent.parent
@@ -151,7 +156,8 @@ def git_revision() -> str | None:
                              text=True, timeout=10)
         if rev.returncode:
             return None
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--",
+                                ".", f":(exclude){SHIPPED_DIR}"],
                                cwd=here, capture_output=True, text=True, timeout=10)
         return rev.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
     except (OSError, subprocess.SubprocessError):
