@@ -656,6 +656,25 @@ def test_qat_batches_follow_the_float_recipes_word_balancing():
     assert by_clip["bed"] > 10 * by_clip["bird"], by_clip
 
 
+def test_qat_batches_follow_the_float_recipes_source_weight():
+    """QAT draws its batches with the float recipe's folder weights (quantize passes
+    source_weight on from the float checkpoint's recipe)."""
+    from sparknet_hw.quant.qat import QATRecipe, _train_batches
+    mix = _unknown_mix({0: {"bed": 300}, 1: {"bird": 100}})
+    mix.names = ["corpus", "gsc-dev"]
+    x = torch.arange(len(mix.labels), dtype=torch.float32)
+
+    def share_from_dev(weights):
+        recipe = QATRecipe(balance=True, source_weight=weights, augment=False,
+                           batch_size=len(x))
+        (xb, _), = list(_train_batches(mix, x, mix.labels, recipe, torch.Generator().manual_seed(6)))
+        unknown = [int(j) for j in xb if int(mix.labels[int(j)]) == LABELS.index("_unknown_")]
+        return sum(int(mix.source[j]) == 1 for j in unknown) / len(unknown)
+
+    assert abs(share_from_dev({"gsc-dev": 3.0}) - 0.5) < 0.07      # 100 x 3 against 300
+    assert abs(share_from_dev({}) - 0.25) < 0.07
+
+
 def test_train_unknown_by_word_is_recorded_and_checked(tmp_path, capsys):
     from sparknet_hw.checkpoint import load_checkpoint
     from sparknet_hw.cli import main
