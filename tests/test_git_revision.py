@@ -1,4 +1,5 @@
 """The commit a training run records: '+dirty' for changed code, not for changed outputs."""
+import os
 import shutil
 import subprocess
 
@@ -11,9 +12,9 @@ pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="git missing
 
 def _git(cwd, *args):
     subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True,
-                   env={"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "HOME": str(cwd),
-                        "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t",
-                        "PATH": "/usr/bin:/bin"})
+                   env={**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t",
+                        "HOME": str(cwd), "GIT_COMMITTER_NAME": "t",
+                        "GIT_COMMITTER_EMAIL": "t@t"})
 
 
 def test_changed_checkpoints_are_not_dirty_changed_code_is(tmp_path, monkeypatch):

@@ -106,12 +106,12 @@ def parse_source_weight(text: str) -> tuple[str, float]:
     name, _, value = text.rpartition("=")
     try:
         weight = float(value)
+        if name and weight > 0:
+            return Path(name).name, weight
     except ValueError:
-        weight = float("nan")
-    if not name or not weight > 0:
-        raise argparse.ArgumentTypeError(
-            f"{text!r}: expected FOLDER=W, a folder's base name and a weight above 0")
-    return Path(name).name, weight
+        pass
+    raise argparse.ArgumentTypeError(
+        f"{text!r}: expected FOLDER=W, a folder's base name and a weight above 0")
 
 
 def holdout_settings(entries) -> tuple[float, dict[str, float]]:
@@ -138,15 +138,13 @@ def run(args) -> int:
     if not 0 <= args.speaker_fraction <= 1:
         raise UserError("--speaker-fraction is a fraction of speakers: 0 <= f <= 1")
     holdout, folder_holdout = holdout_settings(args.holdout)
-    unknown = sorted(set(folder_holdout) - {Path(d).resolve().name for d in args.data})
-    if unknown:
-        raise UserError(f"--holdout names {', '.join(unknown)}, which is not the base name of "
-                        f"any --data folder")
     source_weight = dict(args.source_weight)
-    unknown = sorted(set(source_weight) - {Path(d).resolve().name for d in args.data})
-    if unknown:
-        raise UserError(f"--source-weight names {', '.join(unknown)}, which is not the base "
-                        f"name of any --data folder")
+    folders = {Path(d).resolve().name for d in args.data}
+    for flag, named in (("--holdout", folder_holdout), ("--source-weight", source_weight)):
+        unknown = sorted(set(named) - folders)
+        if unknown:
+            raise UserError(f"{flag} names {', '.join(unknown)}, which is not the base name of "
+                            f"any --data folder")
     from ..train import PRESETS
     overrides = {k: v for k, v in (("balance", args.balance), ("spec_augment", args.spec_augment),
                                    ("p_background", args.p_background), ("ema", args.ema),
