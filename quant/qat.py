@@ -41,6 +41,7 @@ class QATRecipe:
     unknown_weight: float = 1.0    # ... `_unknown_` this many times as often (as the float recipe)
     unknown_by_word: bool = False  # ... each of its words equally often (as the float recipe)
     source_weight: dict = field(default_factory=dict)  # ... folders weighed (as the float recipe)
+    sparsity_weight: float = 1.0   # weight of the sparsity loss (as the float recipe)
     seed: int = 1948
 
     def ste_start(self) -> int:
@@ -222,7 +223,8 @@ def quantize(float_source, train_data, val_data, weight_bits: int = 8, act_bits:
             for group in opt.param_groups:
                 group["lr"] = lr
             logits, mu = model(xb)
-            loss, ce = sparknet_loss(logits, mu, yb, gate_noise=model.gate_noise)
+            loss, ce = sparknet_loss(logits, mu, yb, gate_noise=model.gate_noise,
+                                     sparse_weight=recipe.sparsity_weight)
             opt.zero_grad()
             loss.backward()
             opt.step()

@@ -45,6 +45,7 @@ class Recipe:
     distill_temperature: float = 4.0
     precondition: bool = False       # first layer trained as if the MFCC had unit RMS
     gate_noise: float = GATE_NOISE_STD  # std of the training gate's Gaussian noise
+    sparsity_weight: float = 1.0     # weight of the sparsity term (the authors': 1, CE 100)
 
     @classmethod
     def real_speech(cls, **overrides) -> "Recipe":
@@ -251,7 +252,8 @@ def train(C: int, data_roots, out, recipe: Recipe = Recipe(), progress: bool = T
                 group["lr"] = poly_hold_decay(step, total_steps, recipe.lr)
             logits, mu = model(x)
             loss, ce = sparknet_loss(logits, mu, y, label_smoothing=recipe.label_smoothing,
-                                     gate_noise=model.gate_noise)
+                                     gate_noise=model.gate_noise,
+                                     sparse_weight=recipe.sparsity_weight)
             if teacher is not None:
                 loss = loss + CE_WEIGHT * (teacher.loss(logits, x, ce) - ce)
             opt.zero_grad()

@@ -106,3 +106,37 @@ def test_train_rejects_a_gate_noise_that_is_not_positive(capsys, tmp_path):
                  "--out", str(tmp_path / "x.pt")])
     assert code == 2 and "--gate-noise is a standard deviation" in capsys.readouterr().err
     assert not (tmp_path / "x.pt").exists()
+
+
+def test_train_rejects_a_negative_sparsity_weight(capsys, tmp_path):
+    code = main(["train", "--C", "8", "--data", str(tmp_path), "--sparsity-weight", "-0.1",
+                 "--out", str(tmp_path / "x.pt")])
+    assert code == 2 and "--sparsity-weight is a loss weight" in capsys.readouterr().err
+    assert not (tmp_path / "x.pt").exists()
+
+
+def test_sparsity_weight_reaches_the_training_loss_and_is_recorded(tmp_path, monkeypatch):
+    """`--sparsity-weight W` trains with W times the sparsity term (the authors' 1 when
+    unset) and the checkpoint records it, where `quantize` reads it back."""
+    import sparknet_hw.train as training
+    from sparknet_hw.checkpoint import load_checkpoint
+    from test_data import make_speech_commands
+
+    sc = make_speech_commands(tmp_path / "sc")
+    seen = []
+    loss = training.sparknet_loss
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs.get("sparse_weight", 1.0))
+        return loss(*args, **kwargs)
+
+    monkeypatch.setattr(training, "sparknet_loss", spy)
+    for flag, want in ((["--sparsity-weight", "0.25"], 0.25), ([], 1.0)):
+        out = tmp_path / f"w{want}.pt"
+        seen.clear()
+        assert main(["train", "--C", "4", "--data", str(sc), "--epochs", "1",
+                     "--batch-size", "16", "--out", str(out), *flag]) == 0
+        # training batches carry the weight; validation keeps the authors' loss
+        assert want in seen
+        meta = load_checkpoint(out, kind="float", C=4)["meta"]
+        assert meta["recipe"]["sparsity_weight"] == want

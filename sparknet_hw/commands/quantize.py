@@ -72,7 +72,8 @@ def run(args) -> int:
                        balance=bool(float_recipe.get("balance", False)),
                        unknown_weight=float(float_recipe.get("unknown_weight", 1.0)),
                        unknown_by_word=bool(float_recipe.get("unknown_by_word", False)),
-                       source_weight=dict(float_recipe.get("source_weight") or {}))
+                       source_weight=dict(float_recipe.get("source_weight") or {}),
+                       sparsity_weight=float(float_recipe.get("sparsity_weight", 1.0)))
     log = (lambda *a, **k: None) if args.json else print
     _, summary = quantize(args.checkpoint, train_set, val_set, args.weight_bits, args.act_bits,
                           out=args.out, recipe=recipe, log=log, input_bits=args.input_bits)

@@ -49,6 +49,9 @@ def register(sub) -> None:
     p.add_argument("--gate-noise", type=float, default=None, metavar="SIGMA",
                    help="std of the Gaussian noise on the training gate and in the sparsity "
                         "loss (> 0; default the authors' 0.5); inference uses the hard gate")
+    p.add_argument("--sparsity-weight", type=float, default=None, metavar="W",
+                   help="weight of the sparsity loss next to the cross-entropy's 100 (>= 0; "
+                        "default the authors' 1): lower keeps more gates open")
     p.add_argument("--p-reversed", type=float, default=None, metavar="P",
                    help="play keyword clips backwards with probability P and train them as "
                         "_unknown_ (not on/no; default 0)")
@@ -154,6 +157,7 @@ def run(args) -> int:
                                    ("precondition", args.precondition),
                                    ("label_smoothing", args.label_smoothing),
                                    ("gate_noise", args.gate_noise),
+                                   ("sparsity_weight", args.sparsity_weight),
                                    ("distill_weight", args.distill_weight),
                                    ("distill_temperature", args.distill_temperature))
                  if v is not None}
@@ -173,6 +177,8 @@ def run(args) -> int:
         raise UserError("--label-smoothing is a share of the target: 0 <= E < 1")
     if args.gate_noise is not None and not args.gate_noise > 0:
         raise UserError("--gate-noise is a standard deviation: it must be above 0")
+    if args.sparsity_weight is not None and not args.sparsity_weight >= 0:
+        raise UserError("--sparsity-weight is a loss weight: it must be 0 or above")
     if args.p_reversed is not None and not 0 <= args.p_reversed <= 1:
         raise UserError("--p-reversed is a probability: 0 <= p <= 1")
     if args.p_background is not None and not 0 <= args.p_background <= 1:
