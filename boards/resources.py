@@ -67,6 +67,7 @@ from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from math import ceil
 
+from ..rtl.mac16 import MAC16_MARK
 from ..rtl.spram import SPRAM_MARK
 from .synth import DoesNotFit, _advice
 
@@ -464,8 +465,8 @@ def estimate(component, family: str) -> Needs:
         cell = nl.cells[index]
         if isinstance(cell, _nir.Operator) and cell.operator == "*":
             dsps += _dsps_for(cell, family)
-        elif isinstance(cell, _nir.FlipFlop):
-            ffs += len(bits)
+        elif isinstance(cell, _nir.FlipFlop) and MAC16_MARK not in cell.attributes:
+            ffs += len(bits)        # (rtl/mac16.py's model: registers inside the SB_MAC16)
     uses, brams, rom_bits, lut_rams, sprams = [], 0, 0, 0, 0
     for mem in _memories(nl, live):
         if mem.spram:           # instantiated on the UltraPlus, never inferred

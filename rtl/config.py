@@ -56,6 +56,9 @@ class HwConfig:
     # and their sums in flip-flops) or a divisor leaving >= 2 steps (rtl/classifier_serial.py:
     # 12 / adders cycles per open gate, the sums in block RAM)
     classifier_adders: int = 12
+    # where each lane accumulates: "fabric" (an adder in logic behind the multiplier) or
+    # "dsp" (rtl/mac16.py: two SB_MAC16 per lane, their accumulators taking turns)
+    accumulators: str = "fabric"
 
     def __post_init__(self):
         _check(self.rom_style in ROM_STYLES,
@@ -63,6 +66,8 @@ class HwConfig:
         _check(self.classifier_adders in CLASSIFIER_ADDERS,
                f"classifier_adders {self.classifier_adders}: choose one of "
                f"{', '.join(map(str, CLASSIFIER_ADDERS))}")
+        _check(self.accumulators in ACCUMULATORS,
+               f"accumulators '{self.accumulators}': choose one of {', '.join(ACCUMULATORS)}")
         _check(self.activation_ram in ACTIVATION_RAMS,
                f"activation_ram '{self.activation_ram}': choose one of "
                f"{', '.join(ACTIVATION_RAMS)}")
@@ -92,6 +97,7 @@ class HwConfig:
 SKIP_MODES = ("all", "1x1", "off")
 ROM_STYLES = ("auto", "block")
 ACTIVATION_RAMS = ("block", "spram")
+ACCUMULATORS = ("fabric", "dsp")
 CLASSIFIER_ADDERS = (1, 2, 3, 4, 6, 12)     # divisors of the 12 classes
 
 

@@ -62,7 +62,7 @@ class SparkNetAccelerator(wiring.Component):
         m.submodules.seq = seq = Sequencer(plan)
         m.submodules.fetch = fetch = OperandFetch(plan)
         m.submodules.pes = pes = PEArray(P, plan.wbits, plan.act_bits, plan.aux_bits,
-                                         plan.acc_bits)
+                                         plan.acc_bits, accumulator=plan.config.accumulators)
         m.submodules.writeback = wback = Writeback(plan)
         m.submodules.gate = gate = GateUnit(P, F, plan.acc_bits)
         m.submodules.gate_fifo = fifo = SyncFIFO(width=F, depth=plan.config.fifo_depth)

@@ -61,6 +61,9 @@ def register(sub) -> None:
                    metavar="N", help="classes the classifier adds per cycle: 12 (one cycle per "
                                      "open gate) or 1, 2, 3, 4, 6 (12 / N cycles per open gate, "
                                      "less logic); default 12, 2 on the iCEBreaker")
+    p.add_argument("--accumulators", choices=["fabric", "dsp"], default=None,
+                   help="where the PE lanes accumulate: fabric (an adder in logic) or dsp (two "
+                        "SB_MAC16 per lane, their accumulators used; iCE40 UltraPlus only)")
     p.add_argument("--baud", type=int, default=115200, help="UART baud rate (default 115200)")
     p.add_argument("--seed", type=int, default=None, help="simulation seed")
     p.add_argument("--no-synth", action="store_true", help="stop after verification")
@@ -79,6 +82,6 @@ def run(args) -> int:
                         force=args.force, baud=args.baud, pes=args.pes,
                         zero_skip=args.zero_skip, rom_style=args.rom_style,
                         depthwise=args.depthwise, classifier_adders=args.classifier_adders,
-                        seed=args.seed)
+                        accumulators=args.accumulators, seed=args.seed)
     report = run_build(opts).report
     return 0 if report["mismatches"] == 0 else 1

@@ -107,6 +107,7 @@ def prepare(opts: BuildOptions) -> Plan:
                   dw_frames=(opts.depthwise or default["depthwise"]) == "frames",
                   activation_ram=activation_ram(spec, pes),
                   classifier_adders=opts.classifier_adders or default["classifier_adders"],
+                  accumulators=opts.accumulators or "fabric",
                   ).with_skip(skip)
     out = Path(opts.out) if opts.out else Path("build") / f"sparknet_C{opts.C}_{spec.name}"
     _check_out_dir(out, opts.force)
