@@ -309,6 +309,16 @@ def _classic_abc_flow(family: str, synth_opts: list[str]) -> tuple[list[str], st
             "synth_ecp5 -run map_cells:")
 
 
+def synth_options(family: str, config=None) -> list[str]:
+    """Yosys synth_* options: iCE40 products in SB_MAC16s (`-dsp`), except for a design whose PE
+    lanes instantiate their own SB_MAC16s (rtl/mac16.py; `config.accumulators == "dsp"`): the
+    ice40_dsp pass behind `-dsp` rewires every SB_MAC16 it finds as a bare multiplier, and the
+    lanes' products are that design's only multipliers."""
+    if family != "ice40":
+        return []
+    return [] if getattr(config, "accumulators", "fabric") == "dsp" else ["-dsp"]
+
+
 def synthesize(top, spec, build_dir, name: str = "top", seed: int | None = None,
                require_timing: bool = True, quiet: bool = False,
                extra_synth_opts: list[str] | None = None,
@@ -328,8 +338,7 @@ def synthesize(top, spec, build_dir, name: str = "top", seed: int | None = None,
     nextpnr_opts = ["--report", report_name, "--timing-allow-fail"]
     if seed is not None:
         nextpnr_opts += ["--seed", str(seed)]
-    synth_opts = ["-dsp"] if spec.family == "ice40" else []
-    synth_opts += extra_synth_opts or []
+    synth_opts = synth_options(spec.family, config) + (extra_synth_opts or [])
     after_synth = None
     if classic_abc:
         synth_opts, after_synth = _classic_abc_flow(spec.family, synth_opts)

@@ -11,6 +11,10 @@ accumulator behind it (the top and bottom 16-bit adders chained):
 `load` replaces the sum (it does not add to it), which is why `rtl/pe_array.py` gives each lane
 two of these and loads the bias into the idle one.
 
+A design with these is synthesised without `synth_ice40 -dsp` (boards.synth.synth_options):
+that option's ice40_dsp pass takes every SB_MAC16 for a bare multiplier of its own making and
+rewires it as one (clock, enables and accumulator tied off).
+
 On an UltraPlus platform this is an SB_MAC16 instance; everywhere else (the Amaranth
 simulator, the Verilog the cocotb runs simulate, the resource estimate) it is the same
 behaviour in logic, as Yosys' simulation model of the cell (share/ice40/cells_sim.v) has it for

@@ -91,9 +91,4 @@ class PEArray(wiring.Component):
                     mac.hold_acc.eq(~((load & mine) | (en_d[p] & (owner_d == k)))),
                 ]
                 outs.append(mac.out[:self.acc_bits])
-            # an and-or, not a Mux: synth_ice40 -dsp's ice40_dsp pass takes a $mux right behind
-            # an SB_MAC16 for an output multiplexer of its own and drops it
-            pick = [Signal(self.acc_bits, name=f"pick{p}_{k}") for k in range(2)]
-            m.d.comb += [pick[0].eq(outs[0] & ~shown.replicate(self.acc_bits)),
-                         pick[1].eq(outs[1] & shown.replicate(self.acc_bits)),
-                         self.acc[p].eq(pick[0] | pick[1])]
+            m.d.comb += self.acc[p].eq(Mux(shown, outs[1], outs[0]))

