@@ -252,6 +252,9 @@ def _advice(family: str, over: list[str] = (), config=None) -> str:
                     fit = config.pes * int(total) // int(used)
                     pes = max(1, min(pes, 1 << max(0, fit.bit_length() - 1)))
             options.append(f"a smaller PE array (--pes {pes})")
+        if dsp_over and getattr(config, "accumulators", "fabric") == "dsp":
+            options.append("the accumulators in logic (--accumulators fabric: one SB_MAC16 "
+                           "per PE instead of two)")
         if getattr(config, "depthwise", None) == "frames" and (ram_over or logic_over):
             # the frame-parallel depthwise: diagonal weight words and per-channel windows
             options.append("the channel-parallel depthwise (--depthwise channels)")

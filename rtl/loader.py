@@ -1,10 +1,6 @@
 """The input loader: features arrive frame by frame (for t: for f: x[f, t]) as signed 8-bit
 values; it packs P consecutive features into one buffer word (lane width of the activation
 buffer) and writes it with the word's non-zero lane mask into the mask memory.
-
-The writes leave from registers, a cycle after the word's last feature arrives: the UART's
-byte stream then reaches no buffer address multiplexer in the same cycle (on the UP5K that was
-a path as long as the accelerator's longest). `full` waits for the last write.
 """
 from __future__ import annotations
 
@@ -41,32 +37,29 @@ class InputLoader(wiring.Component):
         t = Signal(range(self.T))
         lanes = [Signal(lb, name=f"lane{p}") for p in range(P - 1)]
         nz = [Signal(name=f"nz{p}") for p in range(P - 1)]
-        done = Signal()          # the last feature is in; `full` once its word is written
-        m.d.comb += [self.features.ready.eq(self.enable & ~done),
-                     self.full.eq(done & ~self.wr_en)]
+        m.d.comb += self.features.ready.eq(self.enable & ~self.full)
         x = self.features.payload
         lane = f[:P.bit_length() - 1] if P > 1 else 0
         grp = f >> (P.bit_length() - 1)
         word = Cat(*lanes, x[:lb])
         wnz = Cat(*nz, x != 0)
-        m.d.sync += [self.wr_en.eq(0), self.mask_en.eq(0)]
         with m.If(self.features.valid & self.features.ready):
             for p in range(P - 1):
                 with m.If(lane == p):
                     m.d.sync += [lanes[p].eq(x[:lb]), nz[p].eq(x != 0)]
             with m.If(lane == P - 1):
-                m.d.sync += [self.wr_en.eq(1), self.wr_addr.eq(mul_const(t, self.G) + grp),
+                m.d.comb += [self.wr_en.eq(1), self.wr_addr.eq(mul_const(t, self.G) + grp),
                              self.wr_data.eq(word), self.mask_addr.eq(t),
                              self.mask_data.eq(wnz.replicate(self.mask_width // P)),
                              self.mask_en.eq(Const(1, self.mask_width // P) << grp)]
             with m.If(f == self.F - 1):
                 m.d.sync += f.eq(0)
                 with m.If(t == self.T - 1):
-                    m.d.sync += [t.eq(0), done.eq(1)]
+                    m.d.sync += [t.eq(0), self.full.eq(1)]
                 with m.Else():
                     m.d.sync += t.eq(t + 1)
             with m.Else():
                 m.d.sync += f.eq(f + 1)
         with m.If(self.clear):
-            m.d.sync += [done.eq(0), f.eq(0), t.eq(0)]
+            m.d.sync += [self.full.eq(0), f.eq(0), t.eq(0)]
         return m

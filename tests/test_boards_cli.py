@@ -33,6 +33,8 @@ def test_build_rejects_bad_options(capsys, tmp_path):
     fails(capsys, "build", "--baud", "4000000", *out, match="too fast")
     fails(capsys, "build", "--clock-mhz", "50", *out, match="only applies to --device")
     fails(capsys, "build", "--pes", "6", *out, match="power of two")
+    fails(capsys, "build", "--board", "ulx3s", "--accumulators", "dsp", *out,
+          match="only an iCE40 UltraPlus has")
     assert not (tmp_path / "b").exists()             # nothing was started
 
 
@@ -52,6 +54,11 @@ def test_default_accelerator_per_board_and_width(tmp_path):
     # 8 PEs would need 8 SPRAMs for X and B: the UP5K has 4, so they stay in block RAM
     wide = prepare(BuildOptions(C=8, out=tmp_path / "w", pes=8)).hw
     assert wide.activation_ram == "block"
+    # two SB_MAC16 accumulators per PE on the UltraPlus while its 8 DSPs last
+    assert (ice8.accumulators, ice16.accumulators, wide.accumulators) == ("dsp", "dsp", "fabric")
+    assert hw[8, "ulx3s"].accumulators == "fabric"
+    assert prepare(BuildOptions(C=8, out=tmp_path / "f", accumulators="fabric")).hw \
+        .accumulators == "fabric"
     two = prepare(BuildOptions(C=8, out=tmp_path / "t", classifier_adders=12)).hw
     assert two.classifier_adders == 12
     assert hw[32, "ulx3s"].depthwise == "channels"

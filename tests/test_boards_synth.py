@@ -150,3 +150,22 @@ def test_misfit_advice_offers_only_what_is_not_in_effect():
     assert "a smaller C" in bare and "--board ulx3s" in bare
     assert "larger ECP5 device" in synth._advice("ecp5", ["TRELLIS_COMB 30000/24288"],
                                                  Hw(pes=16, skip_mode="all", rom_style="auto"))
+
+
+def test_misfit_advice_offers_logic_accumulators_when_the_dsps_run_out():
+    from types import SimpleNamespace as Hw
+    dsp = synth._advice("ice40", ["ICESTORM_DSP 16/8"],
+                        Hw(pes=8, skip_mode="1x1", rom_style="block", accumulators="dsp"))
+    assert "--accumulators fabric" in dsp and "--pes 4" in dsp
+    fabric = synth._advice("ice40", ["ICESTORM_DSP 16/8"],
+                           Hw(pes=16, skip_mode="1x1", rom_style="block", accumulators="fabric"))
+    assert "--accumulators" not in fabric
+
+
+def test_dsp_accumulators_are_synthesised_without_ice40_dsp():
+    """-dsp's ice40_dsp pass rewires instantiated SB_MAC16s (tests/test_rtl_mac16.py)."""
+    from sparknet_hw.rtl import HwConfig
+    assert synth.synth_options("ice40", HwConfig()) == ["-dsp"]
+    assert synth.synth_options("ice40", None) == ["-dsp"]
+    assert synth.synth_options("ice40", HwConfig(accumulators="dsp")) == []
+    assert synth.synth_options("ecp5", HwConfig()) == []

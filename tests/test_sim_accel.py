@@ -221,6 +221,18 @@ def test_verilator_four_bit_lanes_in_single_port_buffers():
     check(run_sim(model, x, "verilator", spram))
 
 
+def test_verilator_the_icebreaker_design_with_dsp_accumulators():
+    """The UP5K design as `build` makes it with `--accumulators dsp` (each lane's sums in two
+    SB_MAC16 accumulators taking turns; rtl/mac16.py's model here) at C = 8, 4 PEs, 1x1
+    skipping, X and B in SPRAM, the 2-adder classifier: bit-exact against the golden model,
+    with the cycles and MACs of the schedule model."""
+    model = export_for(8, 8, 8)
+    x = stimuli(model, np.random.default_rng(24), kinds=("uniform", "sparse"), real=1)
+    hw = HwConfig(cols=4, activation_ram="spram", classifier_adders=2,
+                  accumulators="dsp").with_skip("1x1")
+    check(run_sim(model, x, "verilator", hw))
+
+
 def test_a_read_meeting_a_write_in_a_single_port_buffer_fails(monkeypatch):
     """Without the drain between passes the next pass reads its input buffer while the last
     writes of the pass before are still in the pipeline: the bench reports it."""

@@ -107,7 +107,8 @@ def _row_key(plan, opts: BuildOptions) -> dict:
     return {"C": opts.C, "board": plan.spec.name, "pes": plan.hw.pes,
             "skip_mode": plan.hw.skip_mode, "rom_style": plan.hw.rom_style,
             "depthwise": plan.hw.depthwise, "activation_ram": plan.hw.activation_ram,
-            "classifier_adders": plan.hw.classifier_adders, "clips": opts.clips, "simulator": opts.simulator,
+            "classifier_adders": plan.hw.classifier_adders, "accumulators": plan.hw.accumulators,
+            "clips": opts.clips, "simulator": opts.simulator,
             "synth": opts.synth, "baud": opts.baud, "design_code": _design_code_fingerprint()}
 
 
@@ -241,9 +242,10 @@ def _placed_cells(row_path: Path, plan, fingerprint: str) -> int | None:
     same = (key.get("design_code") == _design_code_fingerprint()
             and row.get("export_fingerprint") == fingerprint
             and (key.get("pes"), key.get("skip_mode"), key.get("rom_style"), key.get("depthwise"),
-                 key.get("activation_ram"), key.get("classifier_adders"))
+                 key.get("activation_ram"), key.get("classifier_adders"),
+                 key.get("accumulators", "fabric"))
             == (plan.hw.pes, plan.hw.skip_mode, plan.hw.rom_style, plan.hw.depthwise,
-                plan.hw.activation_ram, plan.hw.classifier_adders))
+                plan.hw.activation_ram, plan.hw.classifier_adders, plan.hw.accumulators))
     return int(row["luts"]) if same and row.get("luts") and row.get("fits", True) else None
 
 

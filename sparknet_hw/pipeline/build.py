@@ -68,6 +68,17 @@ def activation_ram(spec, pes: int, lane_bits: int = 8) -> str:
     return "spram" if device is not None and 0 < need <= device.sprams else "block"
 
 
+def accumulators(spec, pes: int) -> str:
+    """"dsp" (rtl/mac16.py: each lane's sums in two SB_MAC16 accumulators, no adder in logic)
+    where the device is an iCE40 UltraPlus with two DSPs per lane, else "fabric"."""
+    device = spec.device
+    return "dsp" if _ultraplus(spec) and 2 * pes <= device.dsps else "fabric"
+
+
+def _ultraplus(spec) -> bool:
+    return spec.device is not None and spec.device.part.startswith("iCE40UP")
+
+
 SIM_DIVISOR_NOTE = "UART timing is simulated by the board test (tests/test_boards_cocotb.py)"
 
 
@@ -101,13 +112,20 @@ def prepare(opts: BuildOptions) -> Plan:
     pes = opts.pes or default["pes"]
     if not (1 <= pes <= 16 and pes & (pes - 1) == 0):
         raise BuildError(f"--pes {pes}: the PE array needs a power of two from 1 to 16 lanes")
+    if opts.accumulators not in (None, "fabric", "dsp"):
+        raise BuildError(f"--accumulators {opts.accumulators}: choose fabric or dsp")
+    if opts.accumulators == "dsp" and not _ultraplus(spec):
+        raise BuildError(f"--accumulators dsp puts each PE's sums in SB_MAC16 accumulators, "
+                         f"which only an iCE40 UltraPlus has ({spec.name} has "
+                         f"{spec.device.part if spec.device else 'another part'}); use "
+                         f"--accumulators fabric")
     skip = default["skip"] if opts.zero_skip is None else opts.zero_skip
     hw = HwConfig(rows=1, cols=pes, fifo_depth=default["fifo_depth"],
                   rom_style=opts.rom_style or default["rom_style"],
                   dw_frames=(opts.depthwise or default["depthwise"]) == "frames",
                   activation_ram=activation_ram(spec, pes),
                   classifier_adders=opts.classifier_adders or default["classifier_adders"],
-                  accumulators=opts.accumulators or "fabric",
+                  accumulators=opts.accumulators or accumulators(spec, pes),
                   ).with_skip(skip)
     out = Path(opts.out) if opts.out else Path("build") / f"sparknet_C{opts.C}_{spec.name}"
     _check_out_dir(out, opts.force)

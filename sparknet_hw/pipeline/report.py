@@ -44,6 +44,7 @@ def build_report(plan: Plan, exp: ExportOut, ver: VerifyOut, syn: SynthOut,
         "pes": plan.hw.pes, "zero_skip": plan.hw.zero_skip, "skip_mode": plan.hw.skip_mode,
         "rom_style": plan.hw.rom_style, "depthwise": plan.hw.depthwise,
         "activation_ram": plan.hw.activation_ram, "classifier_adders": plan.hw.classifier_adders,
+        "accumulators": plan.hw.accumulators,
         "simulator": sim.get("simulator"), "seed": sim.get("seed"),
         "inferences": sim["inferences"], "mismatches": sim["mismatches"],
         "cycles": cycles, "cycles_total": sim["cycles"],
@@ -156,7 +157,8 @@ def format_markdown(r: dict) -> str:
              f"{r['pes']} PEs, zero skipping {r['skip_mode']}, {r['depthwise'][:-1]}-parallel "
              f"depthwise, read-only tables {r['rom_style']}, activation buffers in "
              f"{'single-port RAM (SB_SPRAM256KA)' if r.get('activation_ram') == 'spram' else 'block RAM'}, "
-             f"classifier {r.get('classifier_adders', 12)} classes per cycle; "
+             f"classifier {r.get('classifier_adders', 12)} classes per cycle, "
+             f"{'accumulators in the DSPs (2 SB_MAC16 per PE)' if r.get('accumulators') == 'dsp' else 'accumulators in logic'}; "
              f"UART {r['baud']} baud.", "",
              "## Verification", "",
              f"{r['inferences']} clips simulated ({r['simulator']}, seed {r['seed']}): "
