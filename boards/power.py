@@ -335,6 +335,9 @@ CONTROL = "control"           # the top's own logic: run control, credits, count
 BOARD = "uart+framing"        # boards/top.py around the accelerator (not simulated)
 # the multiplier operands per block: signals whose toggles drive the SB_MAC16 inputs
 DSP_OPERANDS = {"pes": ("w", "a")}
+# ... and where the lanes' DSPs are instantiated (rtl/mac16.py), each DSP's own input registers:
+# a DSP whose turn it is not holds them, so its multiplier does not switch
+DSP_LANE_OPERANDS = ("ra", "rb")
 
 
 def _clean(part: str) -> str:
@@ -390,8 +393,8 @@ def block_cells(component, family: str = "ice40", placed_cells: int | None = Non
     for index, bits in live.items():
         cell = nl.cells[index]
         path = modules[cell.module_idx] if hasattr(cell, "module_idx") else ()
-        if isinstance(cell, _nir.FlipFlop):
-            get(path).ffs += len(bits)
+        if isinstance(cell, _nir.FlipFlop) and R.MAC16_MARK not in cell.attributes:
+            get(path).ffs += len(bits)  # (rtl/mac16.py's model: registers inside the SB_MAC16)
         elif isinstance(cell, _nir.Operator) and cell.operator == "*":
             get(path).dsps += R._dsps_for(cell, family)
     for mem in R._memories(nl, live):
@@ -428,7 +431,8 @@ def block_inputs(cells: dict, activity) -> list[BlockInput]:
     operands' toggle rate, for the inference ("active") and the idle stretch."""
     root = ("top",)
     acc = defaultdict(lambda: {"bits": 0, "t": defaultdict(float), "dsp_bits": 0,
-                               "dsp_t": defaultdict(float)})
+                               "dsp_t": defaultdict(float), "lane_bits": 0,
+                               "lane_t": defaultdict(float)})
     mem_duty: dict = defaultdict(lambda: defaultdict(float))     # memory path -> window -> duty
     windows = activity.cycles
     for scope, name, width, toggles, high in activity.signals:
@@ -443,6 +447,10 @@ def block_inputs(cells: dict, activity) -> list[BlockInput]:
             a["dsp_bits"] += width
             for w, n in toggles.items():
                 a["dsp_t"][w] += n
+        if block in DSP_OPERANDS and rel.startswith(f"{block}/") and name in DSP_LANE_OPERANDS:
+            a["lane_bits"] += width
+            for w, n in toggles.items():
+                a["lane_t"][w] += n
         if width == 1 and re.search(r"(^|_)en(\$\d+)?$", name):
             for w, h in high.items():
                 mem_duty[rel][w] = max(mem_duty[rel][w], h / windows[w] if windows[w] else 0)
@@ -465,7 +473,8 @@ def block_inputs(cells: dict, activity) -> list[BlockInput]:
         def spram_duty(w):
             return duty(w, c.spram_memories, c.sprams)
 
-        dsp_key = ("dsp_t", "dsp_bits") if a and a["dsp_bits"] else ("t", "bits")
+        dsp_key = (("lane_t", "lane_bits") if a and a["lane_bits"] else
+                   ("dsp_t", "dsp_bits") if a and a["dsp_bits"] else ("t", "bits"))
         out.append(BlockInput(name, c.cells, rate("active"), c.ebrs, duty("active"), c.dsps,
                               rate("active", *dsp_key) if c.dsps else 0.0,
                               rate("idle"), duty("idle"),

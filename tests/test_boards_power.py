@@ -271,6 +271,12 @@ def test_block_inputs_from_activity():
     assert got["fetch"].idle_toggle_rate == pytest.approx(0.1)
     assert got["fetch"].ebr_duty == 1.0          # no enable observed: taken as always reading
     assert got["pes"].bits == 8 and got["pes"].cells == 100
+    # lanes whose DSPs are instantiated (rtl/mac16.py): each DSP's own input registers count,
+    # not the operands broadcast to both DSPs of a lane
+    act.signals += [["top/pes/mac0_0", "ra", 8, {"active": 30, "idle": 0}, {"active": 0, "idle": 0}],
+                    ["top/pes/mac0_1", "ra", 8, {"active": 10, "idle": 0}, {"active": 0, "idle": 0}]]
+    lanes = {b.name: b for b in block_inputs(cells, act)}["pes"]
+    assert lanes.dsp_toggle_rate == pytest.approx(40 / (16 * 100))
 
 
 def _icebreaker_plan(tmp_path, C=8):
