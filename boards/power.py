@@ -393,8 +393,8 @@ def block_cells(component, family: str = "ice40", placed_cells: int | None = Non
     for index, bits in live.items():
         cell = nl.cells[index]
         path = modules[cell.module_idx] if hasattr(cell, "module_idx") else ()
-        if isinstance(cell, _nir.FlipFlop) and R.MAC16_MARK not in cell.attributes:
-            get(path).ffs += len(bits)  # (rtl/mac16.py's model: registers inside the SB_MAC16)
+        if isinstance(cell, _nir.FlipFlop):
+            get(path).ffs += len(bits) * R.flip_flop_weight(cell)
         elif isinstance(cell, _nir.Operator) and cell.operator == "*":
             get(path).dsps += R._dsps_for(cell, family)
     for mem in R._memories(nl, live):

@@ -42,6 +42,8 @@ FAST = {(8, 2, "ice40", False), (4, 4, "ice40", True), (8, 4, "ice40", True),
 def _case_id(case) -> str:
     family, C, pes, skip, depthwise, rom, measured = case
     extra = "-spram-2adders" if measured.get("hw") else ""
+    if measured.get("hw", {}).get("accumulators") == "dsp":
+        extra += "-dsp"
     return f"{family}-C{C}-{pes}pe-{skip}-{depthwise}-{rom}{extra}"
 
 
