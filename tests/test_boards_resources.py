@@ -115,14 +115,13 @@ def test_memory_mapping_follows_yosys_costs():
 def test_shipped_defaults_pass_the_check():
     """`bench` builds every one of them: none may be rejected before synthesis."""
     from sparknet_hw.pipeline import BENCH_TARGETS, default_hw
-    from sparknet_hw.pipeline.build import accumulators, activation_ram
+    from sparknet_hw.pipeline.build import activation_ram
     for C, board in BENCH_TARGETS:
         spec = resolve(board)
         d = default_hw(spec.family, C)
         hw = _hw(d["pes"], d["skip"], d["depthwise"], d["rom_style"], d["fifo_depth"],
                  classifier_adders=d["classifier_adders"],
-                 activation_ram=activation_ram(spec, d["pes"]),
-                 accumulators=accumulators(spec, d["pes"]))
+                 activation_ram=activation_ram(spec, d["pes"]))
         needs = resources.estimate(_board_core(C, hw), spec.family)
         assert resources.shortfalls(needs, spec.device) == [], (C, board)
         resources.check(needs, spec.device, board, hw)

@@ -62,8 +62,9 @@ def register(sub) -> None:
                                      "open gate) or 1, 2, 3, 4, 6 (12 / N cycles per open gate, "
                                      "less logic); default 12, 2 on the iCEBreaker")
     p.add_argument("--accumulators", choices=["fabric", "dsp"], default=None,
-                   help="where the PE lanes accumulate: fabric (an adder in logic) or dsp (two "
-                        "SB_MAC16 per lane, their accumulators used; iCE40 UltraPlus only)")
+                   help="where the PE lanes accumulate: fabric (default: an adder in logic "
+                        "behind each SB_MAC16 product) or dsp (two SB_MAC16 per lane, their "
+                        "accumulators taking turns; iCE40 UltraPlus only, docs/accelerator.md)")
     p.add_argument("--baud", type=int, default=115200, help="UART baud rate (default 115200)")
     p.add_argument("--seed", type=int, default=None, help="simulation seed")
     p.add_argument("--no-synth", action="store_true", help="stop after verification")

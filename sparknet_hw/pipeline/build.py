@@ -68,13 +68,6 @@ def activation_ram(spec, pes: int, lane_bits: int = 8) -> str:
     return "spram" if device is not None and 0 < need <= device.sprams else "block"
 
 
-def accumulators(spec, pes: int) -> str:
-    """"dsp" (rtl/mac16.py: each lane's sums in two SB_MAC16 accumulators, no adder in logic)
-    where the device is an iCE40 UltraPlus with two DSPs per lane, else "fabric"."""
-    device = spec.device
-    return "dsp" if _ultraplus(spec) and 2 * pes <= device.dsps else "fabric"
-
-
 def _ultraplus(spec) -> bool:
     return spec.device is not None and spec.device.part.startswith("iCE40UP")
 
@@ -125,7 +118,9 @@ def prepare(opts: BuildOptions) -> Plan:
                   dw_frames=(opts.depthwise or default["depthwise"]) == "frames",
                   activation_ram=activation_ram(spec, pes),
                   classifier_adders=opts.classifier_adders or default["classifier_adders"],
-                  accumulators=opts.accumulators or accumulators(spec, pes),
+                  # "dsp" is not the default: measured at C = 8 (docs/accelerator.md) it frees
+                  # 137 cells and places 0-1.6 MHz slower, and the sequencer sets the Fmax
+                  accumulators=opts.accumulators or "fabric",
                   ).with_skip(skip)
     out = Path(opts.out) if opts.out else Path("build") / f"sparknet_C{opts.C}_{spec.name}"
     _check_out_dir(out, opts.force)
