@@ -1,5 +1,6 @@
 """Bad input to build / bench / run: one-line errors, exit code 2, nothing half-built."""
 import json
+from pathlib import Path
 
 import pytest
 
@@ -199,3 +200,32 @@ def test_activation_ram_follows_the_exports_lane_width(tmp_path):
         stage_export(plan)
         rams[bits] = plan.hw.activation_ram
     assert rams == {4: "spram", 8: "block"}
+
+
+def test_build_place_seed_reaches_nextpnr(tmp_path, monkeypatch):
+    """`build --place-seed N` places with nextpnr --seed N (the placement spread of Fmax
+    in docs/accelerator.md is measured with it); unset, nextpnr chooses."""
+    from types import SimpleNamespace
+
+    import sparknet_hw.boards.synth as synth
+    from sparknet_hw.pipeline import BuildOptions, prepare
+    from sparknet_hw.pipeline.build import stage_synth
+    from sparknet_hw.pipeline.common import RtlOut
+
+    seen = []
+
+    def fake_synthesize(top, spec, build_dir, seed=None, **kw):
+        seen.append(seed)
+        bit = Path(build_dir) / "top.bin"
+        bit.parent.mkdir(parents=True, exist_ok=True)
+        bit.write_bytes(b"")
+        return SimpleNamespace(bitstream=str(bit))
+
+    monkeypatch.setattr(synth, "synthesize", fake_synthesize)
+    rtl = RtlOut(tmp_path / "a.v", tmp_path / "b.v", lambda: None)
+    for seed in (3, None):
+        plan = prepare(BuildOptions(C=8, out=tmp_path / f"s{seed}", place_seed=seed))
+        plan.options.quiet = True
+        plan.out.mkdir(parents=True, exist_ok=True)
+        stage_synth(plan, rtl)
+    assert seen == [3, None]

@@ -67,6 +67,9 @@ def register(sub) -> None:
                         "accumulators taking turns; iCE40 UltraPlus only, docs/accelerator.md)")
     p.add_argument("--baud", type=int, default=115200, help="UART baud rate (default 115200)")
     p.add_argument("--seed", type=int, default=None, help="simulation seed")
+    p.add_argument("--place-seed", type=int, default=None, metavar="N",
+                   help="nextpnr placement seed: Fmax moves by about 1 MHz from one placement "
+                        "of the same netlist to another (default: nextpnr's own)")
     p.add_argument("--no-synth", action="store_true", help="stop after verification")
     p.add_argument("--force", action="store_true", help="replace an existing build directory")
     p.set_defaults(func=run)
@@ -83,6 +86,7 @@ def run(args) -> int:
                         force=args.force, baud=args.baud, pes=args.pes,
                         zero_skip=args.zero_skip, rom_style=args.rom_style,
                         depthwise=args.depthwise, classifier_adders=args.classifier_adders,
-                        accumulators=args.accumulators, seed=args.seed)
+                        accumulators=args.accumulators, seed=args.seed,
+                        place_seed=args.place_seed)
     report = run_build(opts).report
     return 0 if report["mismatches"] == 0 else 1

@@ -297,6 +297,7 @@ def stage_synth(plan: Plan, rtl: RtlOut) -> SynthOut:
     from ..boards.synth import synthesize
 
     result = synthesize(BoardTop(rtl.make_core(), plan.spec), plan.spec, plan.out / "synth",
+                        seed=plan.options.place_seed,
                         quiet=plan.options.quiet, config=plan.hw)
     src = Path(result.bitstream)
     bit = plan.out / f"sparknet_C{plan.options.C}_{plan.spec.name}{src.suffix}"

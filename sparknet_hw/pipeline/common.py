@@ -49,6 +49,7 @@ class BuildOptions:
     classifier_adders: int | None = None   # classes added per cycle; None: the family's default
     accumulators: str | None = None        # "fabric" or "dsp"; None: the device's default
     seed: int | None = None
+    place_seed: int | None = None          # nextpnr's placement seed; None: nextpnr's own
     quiet: bool = False
 
 
