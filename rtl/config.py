@@ -16,6 +16,7 @@ from sparknet_hw.errors import UserError
 from sparknet_hw.quant.accumulators import acc_bits as _acc_bits
 from sparknet_hw.quant.export_types import Export, ExportLike, as_export
 
+from .pe_array import ACCUMULATORS
 from .record import N_CLASSES, N_GATES, layer_names
 
 MAX_OPERAND_BITS = 8       # SB_MAC16 takes 16-bit operands; the contract uses <= 8-bit weights
@@ -97,7 +98,6 @@ class HwConfig:
 SKIP_MODES = ("all", "1x1", "off")
 ROM_STYLES = ("auto", "block")
 ACTIVATION_RAMS = ("block", "spram")
-ACCUMULATORS = ("fabric", "dsp")
 CLASSIFIER_ADDERS = (1, 2, 3, 4, 6, 12)     # divisors of the 12 classes
 
 

@@ -63,8 +63,8 @@ class MAC16Accumulator(wiring.Component):
         if is_ultraplus(platform):
             a16, b16, value = Signal(signed(16)), Signal(signed(16)), Signal(ACC_WIDTH)
             out = Signal(ACC_WIDTH)
-            m.d.comb += self.out.eq(out)
-            m.d.comb += [a16.eq(self.a), b16.eq(self.b), value.eq(self.load_value)]
+            m.d.comb += [a16.eq(self.a), b16.eq(self.b), value.eq(self.load_value),
+                         self.out.eq(out)]
             m.submodules.dsp = Instance(
                 "SB_MAC16",
                 **{f"p_{k}": v for k, v in MAC16_PARAMS.items()},
@@ -78,7 +78,7 @@ class MAC16Accumulator(wiring.Component):
                 i_CI=0, i_ACCUMCI=0, i_SIGNEXTIN=0,
                 o_O=out)
             return m
-        # the cell's registers: the resource estimate counts them in the DSP, not in logic
+        # the cell's registers, marked for the logic estimate (boards.resources.flip_flop_weight)
         ra = Signal.like(self.a, reset_less=True, attrs={MAC16_MARK: "1"})
         rb = Signal.like(self.b, reset_less=True, attrs={MAC16_MARK: "1"})
         acc = Signal(signed(ACC_WIDTH), attrs={MAC16_MARK: "1"})
