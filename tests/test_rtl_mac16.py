@@ -71,7 +71,6 @@ def test_dsp_accumulators_give_the_sums_of_the_logic_ones(wbits, abits):
     assert len({s[0] for s in fabric}) > 100
 
 
-@pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
 def test_pe_array_rejects_an_unknown_accumulator_or_one_too_wide():
     with pytest.raises(ValueError, match="choose one of fabric, dsp"):
         PEArray(2, 8, 8, 16, 24, accumulator="dsps")
