@@ -49,6 +49,10 @@ def register(sub) -> None:
                    metavar="N", help="classes the classifier adds per cycle: 12 (default) or "
                                      "1, 2, 3, 4, 6 (12 / N cycles per open gate; the "
                                      "iCEBreaker builds use 2)")
+    p.add_argument("--accumulators", choices=["fabric", "dsp"], default="fabric",
+                   help="each PE's sums in an adder in logic (default) or in two SB_MAC16 "
+                        "accumulators taking turns (rtl/mac16.py; simulated with its model, "
+                        "as `build --accumulators dsp` makes it on an iCE40 UltraPlus)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--seed", type=int, default=None, help="random seed for stimuli, gaps and "
                    "backpressure (default: SPARKNET_SIM_SEED or random; always printed)")
@@ -140,6 +144,8 @@ def _memories(r: dict) -> str:
         parts.append(f"X and B in {r['activation_ram']}")
     if r.get("classifier_adders", 12) != 12:
         parts.append(f"{r['classifier_adders']}-adder classifier")
+    if r.get("accumulators", "fabric") != "fabric":
+        parts.append("accumulators in the DSPs")
     return "".join(f"{p}, " for p in parts)
 
 
@@ -160,7 +166,8 @@ def run(args) -> int:
     config = HwConfig(rows=1, cols=args.pes, rom_style=args.rom_style,
                       dw_frames=args.depthwise == "frames",
                       activation_ram=args.activation_ram,
-                      classifier_adders=args.classifier_adders).with_skip(args.skip)
+                      classifier_adders=args.classifier_adders,
+                      accumulators=args.accumulators).with_skip(args.skip)
     report = run_sim(model, x, args.simulator, config, seed=seed, waves=args.waves)
     if args.json:
         print(json.dumps(report, indent=2))
