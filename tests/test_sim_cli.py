@@ -120,9 +120,11 @@ def test_memory_flags_reach_the_design(export_file, capsys, monkeypatch):
     monkeypatch.setattr(runner, "run_sim", fake_run_sim)
     path, _ = export_file
     code, _, err = run_cli(["--export", str(path), "--activation-ram", "spram",
-                            "--classifier-adders", "2", "--seed", "1"], capsys)
+                            "--classifier-adders", "2", "--accumulators", "dsp", "--seed", "1"],
+                           capsys)
     assert code == 2 and "stopped before the simulator" in err
-    assert (seen["config"].activation_ram, seen["config"].classifier_adders) == ("spram", 2)
+    assert (seen["config"].activation_ram, seen["config"].classifier_adders,
+            seen["config"].accumulators) == ("spram", 2, "dsp")
     with pytest.raises(SystemExit) as exc:             # argparse: usage and the choices
         run_cli(["--export", str(path), "--classifier-adders", "5"], capsys)
     assert exc.value.code == 2 and "--classifier-adders" in capsys.readouterr().err
@@ -134,3 +136,6 @@ def test_memory_flags_reach_the_design(export_file, capsys, monkeypatch):
               "mismatches": 0}
     first = format_report(report).splitlines()[0]
     assert "X and B in spram, 2-adder classifier" in first
+    assert "accumulators" not in first
+    first = format_report({**report, "accumulators": "dsp"}).splitlines()[0]
+    assert "2-adder classifier, accumulators in the DSPs" in first
