@@ -460,8 +460,8 @@ def flip_flop_weight(cell) -> float:
     model are inside the SB_MAC16s, but the calibration's cells per flip-flop also stand for
     the logic around them (operand and write-back multiplexers, the lane's output select):
     the two DSPs of a lane, which take turns, count as one lane's registers. Checked against
-    the placed build in CHECKED (C = 8, 4 PEs: the lanes in the DSPs save ~1-2 % of the cells,
-    not the ~12 % their registers alone would say)."""
+    the placed build in CHECKED (C = 8, 4 PEs: the lanes in the DSPs save 137 cells, under 3 %,
+    not the ~12 % that leaving their registers out would say)."""
     return 0.5 if MAC16_MARK in cell.attributes else 1.0
 
 

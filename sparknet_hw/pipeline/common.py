@@ -47,7 +47,7 @@ class BuildOptions:
     depthwise: str | None = None        # "frames" | "channels" (block 2..4 depthwise with skip
                                         # "all"); None: the family's default
     classifier_adders: int | None = None   # classes added per cycle; None: the family's default
-    accumulators: str | None = None        # "fabric" or "dsp"; None: the device's default
+    accumulators: str | None = None        # "fabric" or "dsp" (UltraPlus); None: "fabric"
     seed: int | None = None
     place_seed: int | None = None          # nextpnr's placement seed; None: nextpnr's own
     quiet: bool = False
