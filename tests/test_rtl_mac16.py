@@ -12,7 +12,9 @@ from amaranth.sim import Simulator
 from sparknet_hw.rtl.mac16 import MAC16Accumulator
 from sparknet_hw.rtl.pe_array import PEArray
 
-from test_rtl_spram import _UltraPlus, _cells_sim, _instances
+from sparknet_hw.sim.gate_level import UltraPlus, cells_sim
+
+from test_rtl_spram import _instances
 
 SEED = 1302
 
@@ -79,7 +81,7 @@ def test_pe_array_rejects_an_unknown_accumulator_or_one_too_wide():
 
 
 def test_an_ultraplus_platform_gets_two_sb_mac16_per_lane():
-    prims = _instances(Fragment.get(PEArray(4, 8, 8, 16, 24, accumulator="dsp"), _UltraPlus()))
+    prims = _instances(Fragment.get(PEArray(4, 8, 8, 16, 24, accumulator="dsp"), UltraPlus()))
     assert [p.type for p in prims] == ["SB_MAC16"] * 8
     assert not _instances(Fragment.get(PEArray(4, 8, 8, 16, 24, accumulator="dsp"), None))
 
@@ -115,7 +117,7 @@ def test_the_model_behaves_as_yosys_simulation_model_of_the_cell(tmp_path):
     sim.run()
 
     cell = MAC16Accumulator(8, 8)
-    (tmp_path / "dut.v").write_text(verilog.convert(cell, name="dut", platform=_UltraPlus(),
+    (tmp_path / "dut.v").write_text(verilog.convert(cell, name="dut", platform=UltraPlus(),
                                                     emit_src=False))
     steps = "\n".join(
         f"    a = {a & 0xFF}; b = {b & 0xFF}; hold_inputs = {hi}; load = {ld}; "
@@ -139,7 +141,7 @@ endmodule
 """)
     subprocess.run(["iverilog", "-g2012", "-DNO_ICE40_DEFAULT_ASSIGNMENTS", "-o",
                     str(tmp_path / "sim"), str(tmp_path / "tb.v"), str(tmp_path / "dut.v"),
-                    str(_cells_sim())], check=True, capture_output=True, text=True)
+                    str(cells_sim())], check=True, capture_output=True, text=True)
     lines = subprocess.run(["vvp", "-n", str(tmp_path / "sim")], check=True,
                            capture_output=True, text=True).stdout.split()
     cell_out = [int(v, 16) for v in lines if len(v) == 8]
@@ -172,7 +174,7 @@ def test_the_synthesised_dsp_lanes_give_the_sums_of_the_logic_ones(tmp_path):
     want = _run_pe(PEArray(lanes, wbits, abits, bias_bits, acc_bits), ops)
 
     dut = PEArray(lanes, wbits, abits, bias_bits, acc_bits, accumulator="dsp")
-    (tmp_path / "pe.v").write_text(verilog.convert(dut, name="pe", platform=_UltraPlus(),
+    (tmp_path / "pe.v").write_text(verilog.convert(dut, name="pe", platform=UltraPlus(),
                                                    emit_src=False))
     opts = " ".join(synth_options("ice40", HwConfig(accumulators="dsp")))
     (tmp_path / "synth.ys").write_text(f"read_verilog pe.v\nsynth_ice40 {opts} -top pe\n"
@@ -204,7 +206,7 @@ endmodule
 """)
     subprocess.run(["iverilog", "-g2012", "-DNO_ICE40_DEFAULT_ASSIGNMENTS", "-o",
                     str(tmp_path / "sim"), str(tmp_path / "tb.v"), str(tmp_path / "net.v"),
-                    str(_cells_sim())], check=True, capture_output=True, text=True)
+                    str(cells_sim())], check=True, capture_output=True, text=True)
     lines = subprocess.run(["vvp", "-n", str(tmp_path / "sim")], check=True,
                            capture_output=True, text=True).stdout.split()
     words = [v for v in lines if len(v) == -(-lanes * acc_bits // 4)]

