@@ -234,18 +234,20 @@ def test_verilator_the_icebreaker_design_with_dsp_accumulators():
 
 
 @pytest.mark.skipif(shutil.which("iverilog") is None, reason="iverilog missing")
-def test_gate_level_the_icebreaker_design_with_dsp_lanes():
-    """What the bitstream holds, not the RTL: the accelerator with DSP lanes and SPRAM
-    buffers synthesised as `build` does it for the UP5K (sim/gate_level.py), simulated gate
-    by gate in Icarus with Yosys' cell models, on one real clip: bit-exact against the
-    golden model, cycles as the schedule model predicts. (Synthesised with `-dsp`, this
-    design's DSPs lose their accumulators, tests/test_rtl_mac16.py.) A few minutes."""
+@pytest.mark.parametrize("accumulators", ["fabric", "dsp"])
+def test_gate_level_the_icebreaker_design(accumulators):
+    """What the bitstream holds, not the RTL: the iCEBreaker's accelerator (SPRAM buffers,
+    the 2-adder classifier; products in SB_MAC16s that Yosys infers, or the DSP lanes'
+    instances) synthesised as `build` does it for the UP5K (sim/gate_level.py), simulated
+    gate by gate in Icarus with Yosys' cell models, on one real clip: bit-exact against the
+    golden model, cycles as the schedule model predicts. (Synthesised with `-dsp`, the DSP
+    lanes lose their accumulators, tests/test_rtl_mac16.py.) About 3 minutes each."""
     from sparknet_hw.sim.gate_level import ultraplus_netlist
 
     model = export_for(4, 8, 8)
     x = stimuli(model, np.random.default_rng(25), kinds=(), real=1)
     hw = HwConfig(cols=4, activation_ram="spram", classifier_adders=2,
-                  accumulators="dsp").with_skip("1x1")
+                  accumulators=accumulators).with_skip("1x1")
     netlist = ultraplus_netlist(model, hw)
     check(run_sim(model, x, "icarus", hw, mutate=lambda _: netlist, gaps=False,
                   backpressure=False))
