@@ -115,6 +115,19 @@ def test_train_rejects_a_negative_sparsity_weight(capsys, tmp_path):
     assert not (tmp_path / "x.pt").exists()
 
 
+def spy_sparsity_weights(monkeypatch, module) -> list:
+    """The sparsity weight of every `sparknet_loss` call `module` makes (1 when not given)."""
+    seen = []
+    loss = module.sparknet_loss
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs.get("sparse_weight", 1.0))
+        return loss(*args, **kwargs)
+
+    monkeypatch.setattr(module, "sparknet_loss", spy)
+    return seen
+
+
 def test_sparsity_weight_reaches_the_training_loss_and_is_recorded(tmp_path, monkeypatch):
     """`--sparsity-weight W` trains with W times the sparsity term (the authors' 1 when
     unset) and the checkpoint records it, where `quantize` reads it back."""
@@ -123,14 +136,7 @@ def test_sparsity_weight_reaches_the_training_loss_and_is_recorded(tmp_path, mon
     from test_data import make_speech_commands
 
     sc = make_speech_commands(tmp_path / "sc")
-    seen = []
-    loss = training.sparknet_loss
-
-    def spy(*args, **kwargs):
-        seen.append(kwargs.get("sparse_weight", 1.0))
-        return loss(*args, **kwargs)
-
-    monkeypatch.setattr(training, "sparknet_loss", spy)
+    seen = spy_sparsity_weights(monkeypatch, training)
     for flag, want in ((["--sparsity-weight", "0.25"], 0.25), ([], 1.0)):
         out = tmp_path / f"w{want}.pt"
         seen.clear()

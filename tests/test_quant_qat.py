@@ -187,18 +187,12 @@ def test_quantize_fine_tunes_with_the_float_recipes_sparsity_weight(tmp_path, mo
     import sparknet_hw.quant.qat as qat
     from sparknet_hw.checkpoint import save_checkpoint
     from test_data import make_speech_commands
+    from test_model import spy_sparsity_weights
 
     sc = make_speech_commands(tmp_path / "sc")
     fl = save_checkpoint(tmp_path / "f.pt", "float", 4, random_float_sparknet(4).state_dict(),
                          recipe={"sparsity_weight": 0.3})
-    seen = []
-    loss = qat.sparknet_loss
-
-    def spy(*args, **kwargs):
-        seen.append(kwargs.get("sparse_weight", 1.0))
-        return loss(*args, **kwargs)
-
-    monkeypatch.setattr(qat, "sparknet_loss", spy)
+    seen = spy_sparsity_weights(monkeypatch, qat)
     assert main(["quantize", "--checkpoint", str(fl), "--data", str(sc), "--epochs", "1",
                  "--batch-size", "32", "--out", str(tmp_path / "q.pt"), "--json"]) == 0
     assert 0.3 in seen and set(seen) <= {0.3, 1.0}

@@ -2,14 +2,13 @@
 simulations use, and the SB_SPRAM256KA instances it becomes on an UltraPlus platform."""
 import random
 import shutil
-import subprocess
 
 import pytest
 from amaranth.hdl import Fragment, Instance
 from amaranth.sim import Simulator
 
 from sparknet_hw.rtl.spram import CLOBBER, SinglePortBuffer, power_up_pattern
-from sparknet_hw.sim.gate_level import UltraPlus, cells_sim
+from sparknet_hw.sim.gate_level import UltraPlus, icarus_output
 
 
 def test_writes_read_back_and_a_collision_is_flagged():
@@ -141,11 +140,7 @@ module tb;
   end
 endmodule
 """)
-    subprocess.run(["iverilog", "-g2012", "-DNO_ICE40_DEFAULT_ASSIGNMENTS", "-o",
-                    str(tmp_path / "sim"), str(tmp_path / "tb.v"), str(tmp_path / "dut.v"),
-                    str(cells_sim())], check=True, capture_output=True, text=True)
-    lines = subprocess.run(["vvp", "-n", str(tmp_path / "sim")], check=True,
-                           capture_output=True, text=True).stdout.split()
+    lines = icarus_output(tmp_path, tmp_path / "tb.v", tmp_path / "dut.v")
     cell_out = [None if "x" in v.lower() else int(v, 16) for v in lines if len(v) == 4]
     assert len(cell_out) == len(model_out) == n
     defined = [i for i, v in enumerate(out) if v is not None]

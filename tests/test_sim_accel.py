@@ -242,13 +242,13 @@ def test_gate_level_the_icebreaker_design(accumulators):
     gate by gate in Icarus with Yosys' cell models, on one real clip: bit-exact against the
     golden model, cycles as the schedule model predicts. (Synthesised with `-dsp`, the DSP
     lanes lose their accumulators, tests/test_rtl_mac16.py.) About 3 minutes each."""
-    from sparknet_hw.sim.gate_level import ultraplus_netlist
+    from sparknet_hw.sim.gate_level import accelerator_netlist
 
     model = export_for(4, 8, 8)
     x = stimuli(model, np.random.default_rng(25), kinds=(), real=1)
     hw = HwConfig(cols=4, activation_ram="spram", classifier_adders=2,
                   accumulators=accumulators).with_skip("1x1")
-    netlist = ultraplus_netlist(model, hw)
+    netlist = accelerator_netlist(model, hw)
     check(run_sim(model, x, "icarus", hw, mutate=lambda _: netlist, gaps=False,
                   backpressure=False))
 

@@ -105,8 +105,10 @@ def prepare(opts: BuildOptions) -> Plan:
     pes = opts.pes or default["pes"]
     if not (1 <= pes <= 16 and pes & (pes - 1) == 0):
         raise BuildError(f"--pes {pes}: the PE array needs a power of two from 1 to 16 lanes")
-    if opts.accumulators not in (None, "fabric", "dsp"):
-        raise BuildError(f"--accumulators {opts.accumulators}: choose fabric or dsp")
+    from ..rtl.pe_array import ACCUMULATORS
+    if opts.accumulators is not None and opts.accumulators not in ACCUMULATORS:
+        raise BuildError(f"--accumulators {opts.accumulators}: choose one of "
+                         f"{', '.join(ACCUMULATORS)}")
     if opts.accumulators == "dsp" and not _ultraplus(spec):
         raise BuildError(f"--accumulators dsp puts each PE's sums in SB_MAC16 accumulators, "
                          f"which only an iCE40 UltraPlus has ({spec.name} has "
