@@ -46,6 +46,7 @@ class Recipe:
     precondition: bool = False       # first layer trained as if the MFCC had unit RMS
     gate_noise: float = GATE_NOISE_STD  # std of the training gate's Gaussian noise
     sparsity_weight: float = 1.0     # weight of the sparsity term (the authors': 1, CE 100)
+    optimizer: str = "sgd"           # "sgd" (the authors') or "adamw"
 
     @classmethod
     def real_speech(cls, **overrides) -> "Recipe":
@@ -63,6 +64,20 @@ class Recipe:
 
 
 PRESETS = {"authors": Recipe, "real-speech": Recipe.real_speech}
+
+
+OPTIMIZERS = ("sgd", "adamw")
+
+
+def make_optimizer(params, recipe: Recipe) -> torch.optim.Optimizer:
+    """SGD with momentum as the authors train, or AdamW; both take the recipe's weight decay
+    (AdamW's is decoupled from the gradient, so the same number pulls differently)."""
+    if recipe.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=recipe.lr, momentum=recipe.momentum,
+                               weight_decay=recipe.weight_decay)
+    if recipe.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=recipe.lr, weight_decay=recipe.weight_decay)
+    raise ValueError(f"unknown optimizer {recipe.optimizer!r}; choose one of {OPTIMIZERS}")
 
 
 def _as_tensor(x, dtype=torch.float32):
@@ -222,8 +237,7 @@ def train(C: int, data_roots, out, recipe: Recipe = Recipe(), progress: bool = T
     from .distill import Teacher, WeightAverage
     average = WeightAverage(model, recipe.ema) if recipe.ema else None
     teacher = None
-    opt = torch.optim.SGD(model.parameters(), lr=recipe.lr, momentum=recipe.momentum,
-                          weight_decay=recipe.weight_decay)
+    opt = make_optimizer(model.parameters(), recipe)
     steps_per_epoch = (len(labels) + recipe.batch_size - 1) // recipe.batch_size
     total_steps = steps_per_epoch * recipe.epochs
     best = {"selection_loss": float("inf")}

@@ -84,6 +84,11 @@ def register(sub) -> None:
                         "80-100, scripts/make_shipped.sh)")
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=0.01)
+    p.add_argument("--weight-decay", type=float, default=None, metavar="WD",
+                   help="weight decay (>= 0; default the authors' 1e-3)")
+    p.add_argument("--optimizer", choices=("sgd", "adamw"), default=None,
+                   help="sgd with momentum 0.9 (the authors', default) or adamw; --lr sets "
+                        "the peak rate of either")
     p.add_argument("--seed", type=int, default=1948)
     p.add_argument("--out", type=Path, default=None,
                    help="checkpoint path (default sparknet_C{C}.pt in the current folder)")
@@ -158,6 +163,8 @@ def run(args) -> int:
                                    ("label_smoothing", args.label_smoothing),
                                    ("gate_noise", args.gate_noise),
                                    ("sparsity_weight", args.sparsity_weight),
+                                   ("weight_decay", args.weight_decay),
+                                   ("optimizer", args.optimizer),
                                    ("distill_weight", args.distill_weight),
                                    ("distill_temperature", args.distill_temperature))
                  if v is not None}
@@ -179,6 +186,8 @@ def run(args) -> int:
         raise UserError("--gate-noise is a standard deviation: it must be above 0")
     if args.sparsity_weight is not None and not args.sparsity_weight >= 0:
         raise UserError("--sparsity-weight is a loss weight: it must be 0 or above")
+    if args.weight_decay is not None and not args.weight_decay >= 0:
+        raise UserError("--weight-decay must be 0 or above")
     if args.p_reversed is not None and not 0 <= args.p_reversed <= 1:
         raise UserError("--p-reversed is a probability: 0 <= p <= 1")
     if args.p_background is not None and not 0 <= args.p_background <= 1:
