@@ -146,3 +146,42 @@ def test_sparsity_weight_reaches_the_training_loss_and_is_recorded(tmp_path, mon
         assert want in seen
         meta = load_checkpoint(out, kind="float", C=4)["meta"]
         assert meta["recipe"]["sparsity_weight"] == want
+
+
+def test_train_rejects_a_negative_weight_decay(capsys, tmp_path):
+    code = main(["train", "--C", "8", "--data", str(tmp_path), "--weight-decay=-1e-4",
+                 "--out", str(tmp_path / "x.pt")])
+    assert code == 2 and "--weight-decay must be 0 or above" in capsys.readouterr().err
+    assert not (tmp_path / "x.pt").exists()
+
+
+@pytest.mark.parametrize("flags, kind, decay", [
+    ([], torch.optim.SGD, 1e-3),
+    (["--weight-decay", "1e-4"], torch.optim.SGD, 1e-4),
+    (["--optimizer", "adamw", "--weight-decay", "0.01"], torch.optim.AdamW, 0.01),
+])
+def test_optimizer_and_weight_decay_reach_training_and_are_recorded(tmp_path, monkeypatch,
+                                                                    flags, kind, decay):
+    """`--optimizer` and `--weight-decay` pick the optimizer `train` steps with (the authors'
+    SGD with 1e-3 when unset), and the checkpoint's recipe records both."""
+    import sparknet_hw.train as training
+    from sparknet_hw.checkpoint import load_checkpoint
+    from test_data import make_speech_commands
+
+    made = []
+    make = training.make_optimizer
+
+    def spy(params, recipe):
+        made.append(make(params, recipe))
+        return made[-1]
+
+    monkeypatch.setattr(training, "make_optimizer", spy)
+    out = tmp_path / "m.pt"
+    assert main(["train", "--C", "4", "--data", str(make_speech_commands(tmp_path / "sc")),
+                 "--epochs", "1", "--batch-size", "16", "--out", str(out), *flags]) == 0
+    (opt,) = made
+    assert type(opt) is kind
+    assert opt.param_groups[0]["weight_decay"] == decay
+    recipe = load_checkpoint(out, kind="float", C=4)["meta"]["recipe"]
+    assert recipe["optimizer"] == kind.__name__.lower()
+    assert recipe["weight_decay"] == decay
