@@ -162,13 +162,13 @@ class Sequencer(wiring.Component):
 
         n_pass, n_s = Signal.like(pass_), Signal.like(s)
         n_phase = Signal(Phase)
-        n_g, n_k, n_og, n_sub = Signal.like(g), Signal.like(k), Signal.like(og), Signal.like(sub)
+        n_k, n_og, n_sub = Signal.like(k), Signal.like(og), Signal.like(sub)
         n_amask = Signal.like(amask_cur)
         n_running, n_done = Signal(), Signal()
-        m.d.comb += [n_pass.eq(pass_), n_s.eq(s), n_phase.eq(phase), n_g.eq(g), n_k.eq(k),
+        m.d.comb += [n_pass.eq(pass_), n_s.eq(s), n_phase.eq(phase), n_k.eq(k),
                      n_og.eq(og), n_sub.eq(sub),
                      n_amask.eq(amask_cur), n_running.eq(running), n_done.eq(done)]
-        m.d.sync += [pass_.eq(n_pass), s.eq(n_s), phase.eq(n_phase), g.eq(n_g), k.eq(n_k),
+        m.d.sync += [pass_.eq(n_pass), s.eq(n_s), phase.eq(n_phase), k.eq(n_k),
                      og.eq(n_og), sub.eq(n_sub),
                      amask_cur.eq(n_amask), running.eq(n_running), done.eq(n_done)]
 
@@ -322,7 +322,7 @@ class Sequencer(wiring.Component):
 
         def enter_next_pass():
             nxt = pass_ + 1
-            m.d.comb += [n_pass.eq(nxt), n_s.eq(0), n_fresh.eq(1), n_g.eq(0), n_og.eq(0),
+            m.d.comb += [n_pass.eq(nxt), n_s.eq(0), n_fresh.eq(1), n_og.eq(0),
                          n_sub.eq(0),
                          self.mask_addr.eq(0), self.dwmask_addr.eq(A_H[nxt] + 1)]
             load_step_taps(False, nxt)
@@ -414,7 +414,7 @@ class Sequencer(wiring.Component):
         def enter_dw_step(next_step):
             """Into the depthwise of step s + 1 (next_step) or of step 0 after the preload
             (the windows shift in the same cycle)."""
-            m.d.comb += [n_phase.eq(Phase.DW), n_g.eq(0)]
+            m.d.comb += [n_phase.eq(Phase.DW)]
             if dskip:
                 taps = vt_next_step if next_step else vt
                 m.d.comb += [n_drem.eq(wins.win0_next & taps), n_dfirst.eq(1)]
@@ -439,7 +439,7 @@ class Sequencer(wiring.Component):
         # next state
         with m.If(self.start & ~running):
             m.d.comb += [n_running.eq(1), n_done.eq(0), n_pass.eq(0), n_s.eq(0),
-                         n_g.eq(0), n_og.eq(0), n_sub.eq(0), self.mask_addr.eq(0),
+                         n_og.eq(0), n_sub.eq(0), self.mask_addr.eq(0),
                          self.dwmask_addr.eq(passes[0].half + 1)]
             load_step_taps(False, 0)
             start_pass_dw(passes[0])
@@ -448,7 +448,7 @@ class Sequencer(wiring.Component):
                 with m.If(drem_next != 0):
                     m.d.comb += [n_drem.eq(drem_next), n_dfirst.eq(0)]
                 with m.Elif(g != A_GLAST[pass_]):
-                    m.d.comb += [n_g.eq(g + 1), n_drem.eq(win_arr[g + 1] & vt), n_dfirst.eq(1)]
+                    m.d.comb += [n_drem.eq(win_arr[g + 1] & vt), n_dfirst.eq(1)]
                     if fdw:
                         with m.If(fr):
                             m.d.comb += n_drem.eq(fwin_arr[g + 1])
@@ -460,7 +460,7 @@ class Sequencer(wiring.Component):
                 with m.If(k != khi):
                     m.d.comb += n_k.eq(k + 1)
                 with m.Elif(g != A_GIN[pass_]):
-                    m.d.comb += [n_g.eq(g + 1), n_k.eq(klo)]
+                    m.d.comb += [n_k.eq(klo)]
                 with m.Elif(s == 0):
                     enter_next_step()
                 with m.Else():
@@ -495,6 +495,16 @@ class Sequencer(wiring.Component):
                 m.d.comb += [n_phase.eq(Phase.ONE), n_og.eq(0), n_sub.eq(0)]
                 seg_start(Segment.PW)
 
+        # g (the depthwise lane group, or channel) is read only in the depthwise phase, so it
+        # is cleared in every other phase and steps on its own depthwise walk, rather than
+        # following the next-state decision (the end of that decision was g's enable, the
+        # UP5K's longest path)
+        g_last = A_GLAST[pass_] if dskip else A_GIN[pass_]
+        g_done = (drem_next == 0) if dskip else (k == khi)
+        with m.If(phase != Phase.DW):
+            m.d.sync += g.eq(0)
+        with m.Elif(issue & g_done):
+            m.d.sync += g.eq(Mux(g == g_last, 0, g + 1))
         if not dskip:
             m.d.comb += self.mask_addr.eq(maddr_stay)
         m.d.comb += [self.busy.eq(running), self.done.eq(done)]
