@@ -48,8 +48,8 @@ $PY -m sparknet_hw bench | tee "$OUT/bench.txt"
 # 8 PEs (C = 8, 1x1 skipping) do not fit the UP5K: the build says by how much
 $PY -m sparknet_hw build --C 8 --pes 8 --clips 1 --force \
   --out build/sparknet_C8_icebreaker_8pes > "$OUT/build_C8_8pes_misfit.txt" 2>&1 || true
-# 4 PEs at C = 16: at the edge of the UP5K (5,257 of 5,280 cells with the checkpoint before
-# the gate-noise one; 5,287 with it, which no longer fits); the build says which
+# 4 PEs at C = 16: at the edge of the UP5K (5,274 of 5,280 cells on 2026-12-08; 5,287 the
+# revision before, which did not fit); the build says which
 $PY -m sparknet_hw build --C 16 --pes 4 --clips 2 --force \
   --out build/sparknet_C16_icebreaker_4pes > "$OUT/build_C16_4pes.txt" 2>&1 || true
 $PY -m sparknet_hw bench --predict | tee "$OUT/bench_predict.txt"
