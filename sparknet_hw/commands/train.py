@@ -8,6 +8,7 @@ from pathlib import Path
 from ..data.speech_commands import HOLDOUT_PERCENT
 from ..errors import UserError
 from ..model import UnsupportedWidth, check_width
+from ..train import OPTIMIZERS
 
 
 def register(sub) -> None:
@@ -86,7 +87,7 @@ def register(sub) -> None:
     p.add_argument("--lr", type=float, default=0.01)
     p.add_argument("--weight-decay", type=float, default=None, metavar="WD",
                    help="weight decay (>= 0; default the authors' 1e-3)")
-    p.add_argument("--optimizer", choices=("sgd", "adamw"), default=None,
+    p.add_argument("--optimizer", choices=OPTIMIZERS, default=None,
                    help="sgd with momentum 0.9 (the authors', default) or adamw; --lr sets "
                         "the peak rate of either")
     p.add_argument("--seed", type=int, default=1948)
