@@ -151,12 +151,11 @@ def _pack(values, bits):
 
 @pytest.mark.skipif(shutil.which("iverilog") is None, reason="iverilog missing")
 def test_the_synthesised_dsp_lanes_give_the_sums_of_the_logic_ones(tmp_path):
-    """The PE array with its accumulators in the DSPs, through `synth_ice40 -dsp` as the
-    UltraPlus build runs it, simulated gate by gate in Icarus (Yosys' cell models): every
-    cycle's sums equal those of the accumulators in logic. Synthesis can rewire the DSPs:
-    with `-dsp`, its ice40_dsp pass turns each into a bare multiplier."""
-    from amaranth.back import verilog
-
+    """The PE array with its accumulators in the DSPs, through `synth_ice40` as the UltraPlus
+    build runs it (without `-dsp`, boards.synth.synth_options), simulated gate by gate in
+    Icarus (Yosys' cell models): every cycle's sums equal those of the accumulators in logic.
+    Synthesis can rewire the DSPs: with `-dsp`, its ice40_dsp pass turns each into a bare
+    multiplier."""
     from sparknet_hw.rtl import HwConfig
     from sparknet_hw.sim.gate_level import ultraplus_netlist
 

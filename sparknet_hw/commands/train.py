@@ -8,7 +8,7 @@ from pathlib import Path
 from ..data.speech_commands import HOLDOUT_PERCENT
 from ..errors import UserError
 from ..model import UnsupportedWidth, check_width
-from ..train import OPTIMIZERS
+from ..train import OPTIMIZERS, PRESETS, Recipe, train
 
 
 def register(sub) -> None:
@@ -86,7 +86,7 @@ def register(sub) -> None:
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=0.01)
     p.add_argument("--weight-decay", type=float, default=None, metavar="WD",
-                   help="weight decay (>= 0; default the authors' 1e-3)")
+                   help=f"weight decay (>= 0; default the authors' {Recipe.weight_decay:g})")
     p.add_argument("--optimizer", choices=OPTIMIZERS, default=None,
                    help="sgd with momentum 0.9 (the authors', default) or adamw; --lr sets "
                         "the peak rate of either")
@@ -136,7 +136,6 @@ def holdout_settings(entries) -> tuple[float, dict[str, float]]:
 
 
 def run(args) -> int:
-    from ..train import Recipe, train
     try:
         check_width(args.C)
     except UnsupportedWidth as exc:
@@ -154,7 +153,6 @@ def run(args) -> int:
         if unknown:
             raise UserError(f"{flag} names {', '.join(unknown)}, which is not the base name of "
                             f"any --data folder")
-    from ..train import PRESETS
     overrides = {k: v for k, v in (("balance", args.balance), ("spec_augment", args.spec_augment),
                                    ("p_background", args.p_background), ("ema", args.ema),
                                    ("unknown_weight", args.unknown_weight),
